@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Main runs the bonsai command line with args (args[0] is the program name)
+// and returns the process exit status.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := New(stdout, stderr)
+	return exitCode(app.RunContext(ctx, args), stderr)
+}
+
+// New builds the bonsai application.
+func New(stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:  "bonsai",
+		Usage: "record, sign and verify the lineage of files",
+		Description: "bonsai records which program, run by whom, made a file from which inputs, as small\n" +
+			"signed records named by content IDs (CIDs), and verifies a file's whole ancestry.\n\n" +
+			"Exit status: 0 success or verified, 1 not verified, 2 error.",
+		Writer:                 stdout,
+		ErrWriter:              stderr,
+		HideHelpCommand:        false,
+		UseShortOptionHandling: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{
+				Name:    "home",
+				Usage:   "node home `DIR`: identity key and store",
+				EnvVars: []string{"BONSAI_HOME"},
+				Value:   defaultHome(),
+			},
+		},
+		Commands: []*cli.Command{
+			initCommand(), idCommand(), hashCommand(), recordCommand(),
+			verifyCommand(), showCommand(), logCommand(), importCommand(), exportCommand(),
+		},
+		// Errors are printed once, as one line, by exitCode.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   onUsageError,
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = onUsageError
+	}
+	return app
+}
+
+func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
+
+func defaultHome() string {
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".bonsai")
+	}
+	return ".bonsai"
+}

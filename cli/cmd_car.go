@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/ipfs/go-cid"
+	carv2 "github.com/ipld/go-car/v2"
+	"github.com/ipld/go-car/v2/storage"
+	"github.com/urfave/cli/v2"
+)
+
+// maxImportFile bounds one imported file: far above any real ancestry's
+// CAR, far below this machine's memory.
+const maxImportFile = 1 << 30
+
+func importCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "add records from raw record blocks or CAR files to the store",
+		ArgsUsage: "FILE...",
+		Description: "Each FILE is a CAR (v1 or v2) of record blocks or one raw record block. Every record is\n" +
+			"checked (CID, strict decoding, signature) before anything is written; one bad record\n" +
+			"refuses the whole import with its reason, and the store is left as it was.",
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("import needs at least one FILE")
+			}
+			var all []lineage.Block
+			for _, p := range c.Args().Slice() {
+				blocks, err := readBlocks(p)
+				if err != nil {
+					return err
+				}
+				if _, errs := lineage.OpenAll(blocks); errors.Join(errs...) != nil {
+					for i, err := range errs {
+						if err != nil {
+							return fmt.Errorf("%s: record %s: %w (nothing imported)", p, blocks[i].CID, err)
+						}
+					}
+				}
+				all = append(all, blocks...)
+			}
+			st, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			added, err := st.Put(all, nil)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "imported %d records (%d new)\n", len(all), added)
+			return st.Close()
+		},
+	}
+}
+
+// readBlocks reads a CAR file's blocks, or a file holding one raw record.
+func readBlocks(path string) ([]lineage.Block, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxImportFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(data) > maxImportFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxImportFile)
+	}
+	br, carErr := carv2.NewBlockReader(bytes.NewReader(data),
+		carv2.MaxAllowedSectionSize(lineage.MaxRecordSize+128))
+	if carErr != nil {
+		// Not a CAR: one raw record, named by its own bytes.
+		if len(data) > lineage.MaxRecordSize {
+			return nil, fmt.Errorf("%s: not a CAR file (%v), and too large for a record", path, carErr)
+		}
+		if _, err := lineage.Decode(data); err != nil {
+			return nil, fmt.Errorf("%s: neither a CAR file (%v) nor a record: %w", path, carErr, err)
+		}
+		return []lineage.Block{{CID: lineage.RecordCID(data), Data: data}}, nil
+	}
+	var blocks []lineage.Block
+	for {
+		b, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: corrupt CAR after %d blocks: %w", path, len(blocks), err)
+		}
+		blocks = append(blocks, lineage.Block{CID: b.Cid(), Data: b.RawData()})
+	}
+	return blocks, nil
+}
+
+func exportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "export",
+		Usage:     "write the whole local ancestry of a file as a CAR v1 file",
+		ArgsUsage: "--car OUT FILE|CID",
+		Description: "The CAR's roots are the records of the target; its blocks are every record of the\n" +
+			"target's ancestry held in the local store. 'bonsai import' reads it back; so do the IPLD tools.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "car", Usage: "write the CAR to `OUT`", Required: true},
+			hashFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("export needs exactly one FILE or CID")
+			}
+			code, err := hashCode(c)
+			if err != nil {
+				return err
+			}
+			out, _, err := target(c.Args().First(), code)
+			if err != nil {
+				return err
+			}
+			st, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			roots, blocks, err := st.Ancestry(out)
+			if err != nil {
+				return err
+			}
+			if len(roots) == 0 {
+				return fmt.Errorf("%s: no record of %s in the local store", c.Args().First(), out)
+			}
+			if err := writeCAR(c.String("car"), roots, blocks); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %d records (%d roots) to %s\n", len(blocks), len(roots), c.String("car"))
+			return nil
+		},
+	}
+}
+
+// writeCAR writes a CARv1 next to path and renames it into place, so a
+// failed export never leaves half a file under the name asked for.
+func writeCAR(path string, roots []cid.Cid, blocks []lineage.Block) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".bonsai-car-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	w, err := storage.NewWritable(tmp, roots, carv2.WriteAsCarV1(true))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	for _, b := range blocks {
+		if err := w.Put(context.Background(), string(b.CID.Bytes()), b.Data); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	if err := w.Finalize(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(tmp.Name(), path)
+}

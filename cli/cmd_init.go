@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/signer"
+	"github.com/urfave/cli/v2"
+)
+
+func initCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "init",
+		Usage: "create the node's home, identity key and store; print the peer ID",
+		Description: "Creates --home (mode 0700) with an Ed25519 identity key (mode 0600) and an empty\n" +
+			"store. Running it again is harmless: an existing key is never overwritten.",
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("init takes no arguments")
+			}
+			h, err := home(c)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(h, 0o700); err != nil {
+				return fmt.Errorf("create home: %w", err)
+			}
+			k, created, err := signer.LoadOrCreate(keyPath(h))
+			if err != nil {
+				return err
+			}
+			st, err := node.OpenStore(h)
+			if err != nil {
+				return err
+			}
+			if err := st.Close(); err != nil {
+				return err
+			}
+			if created {
+				fmt.Fprintf(c.App.ErrWriter, "initialized %s\n", h)
+			}
+			fmt.Fprintln(c.App.Writer, k.ID())
+			return nil
+		},
+	}
+}
+
+func idCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "id",
+		Usage: "print the node's peer ID (its public identity)",
+		Action: func(c *cli.Context) error {
+			k, err := loadKey(c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, k.ID())
+			return nil
+		},
+	}
+}
+
+func hashCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "hash",
+		Usage:     "print each file's content CID, as records name it (nothing is stored)",
+		ArgsUsage: "FILE...",
+		Flags:     []cli.Flag{hashFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("hash needs at least one FILE")
+			}
+			code, err := hashCode(c)
+			if err != nil {
+				return err
+			}
+			for _, p := range c.Args().Slice() {
+				id, err := lineage.HashFile(p, code)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "%s  %s\n", id, p)
+			}
+			return nil
+		},
+	}
+}

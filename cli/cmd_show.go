@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/ipfs/go-cid"
+	"github.com/urfave/cli/v2"
+)
+
+func showCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "show",
+		Usage:     "print one record from the store, decoded",
+		ArgsUsage: "RECORD_CID",
+		Flags: []cli.Flag{
+			jsonFlag,
+			&cli.BoolFlag{Name: "raw", Usage: "write the record's exact block bytes (DAG-CBOR) to stdout"},
+		},
+		Action: runShow,
+	}
+}
+
+func runShow(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("show needs exactly one record CID")
+	}
+	rc, err := cid.Decode(c.Args().First())
+	if err != nil {
+		return fmt.Errorf("%s: not a CID: %w", c.Args().First(), err)
+	}
+	st, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	data, err := st.Get(rc)
+	if errors.Is(err, node.ErrNotFound) {
+		if claims, cerr := st.Claims(rc); cerr == nil && len(claims) > 0 {
+			return fmt.Errorf("%s is an output, not a record: 'bonsai log' lists its %d record(s), e.g. %s", rc, len(claims), claims[0].Record)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if c.Bool("raw") {
+		_, err := c.App.Writer.Write(data)
+		return err
+	}
+	r, err := lineage.DecodeBlock(rc, data)
+	if err != nil {
+		return fmt.Errorf("stored record %s: %w", rc, err)
+	}
+	sigErr := r.Verify()
+	if c.Bool("json") {
+		j := recordToJSON(rc, r)
+		j.Verdict = "verified"
+		if sigErr != nil {
+			j.Verdict, j.Reason = "bad-signature", sigErr.Error()
+		}
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			recordJSON
+			Output string `json:"output"`
+			Size   int    `json:"size"`
+		}{j, r.Output.String(), len(data)})
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "record     %s\n", rc)
+	fmt.Fprintf(w, "output     %s%s\n", r.Output, pathSuffix(st, r.Output))
+	fmt.Fprintf(w, "executor   %s uid %d\n", r.Executor.Peer, r.Executor.UID)
+	if r.Program.Defined() {
+		fmt.Fprintf(w, "program    %s%s\n", r.Program, pathSuffix(st, r.Program))
+	}
+	fmt.Fprintf(w, "inputs     %d\n", len(r.Inputs))
+	for _, in := range r.Inputs {
+		fmt.Fprintf(w, "  %s%s\n", in, pathSuffix(st, in))
+	}
+	fmt.Fprintf(w, "time       %s\n", r.TimeOf().Format(time.RFC3339))
+	if r.Incomplete {
+		fmt.Fprintln(w, "incomplete yes: the capture missed something for this output")
+	}
+	if sigErr != nil {
+		fmt.Fprintf(w, "signature  BAD: %v\n", sigErr)
+	} else {
+		fmt.Fprintln(w, "signature  ok")
+	}
+	fmt.Fprintf(w, "size       %d bytes\n", len(data))
+	return nil
+}
+
+func pathSuffix(st *node.Store, c cid.Cid) string {
+	paths, err := st.PathsOf(c)
+	if err != nil || len(paths) == 0 {
+		return ""
+	}
+	return "  " + onePath(paths, "")
+}
+
+func logCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "log",
+		Usage:     "list the stored records whose output is FILE's current content, newest first",
+		ArgsUsage: "FILE|CID",
+		Flags:     []cli.Flag{jsonFlag, hashFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("log needs exactly one FILE or CID")
+			}
+			code, err := hashCode(c)
+			if err != nil {
+				return err
+			}
+			out, _, err := target(c.Args().First(), code)
+			if err != nil {
+				return err
+			}
+			st, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			claims, err := st.Claims(out)
+			if err != nil {
+				return err
+			}
+			list := []recordJSON{}
+			for _, cl := range claims {
+				data, err := st.Get(cl.Record)
+				if err != nil {
+					return err
+				}
+				r, err := lineage.Decode(data)
+				if err != nil {
+					return fmt.Errorf("stored record %s: %w", cl.Record, err)
+				}
+				list = append(list, recordToJSON(cl.Record, r))
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(list)
+			}
+			if len(list) == 0 {
+				fmt.Fprintf(c.App.ErrWriter, "no records for %s\n", out)
+			}
+			for _, j := range list {
+				fmt.Fprintf(c.App.Writer, "%s  %s  by %s uid %d  %d inputs\n", j.CID, j.Time, j.Executor, j.UID, len(j.Inputs))
+			}
+			return nil
+		},
+	}
+}

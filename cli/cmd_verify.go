@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/urfave/cli/v2"
+)
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "verify",
+		Usage:     "verify a file's ancestry: every record's signature, recursively through every input",
+		ArgsUsage: "FILE|CID",
+		Description: "Hashes FILE (or takes an output CID), finds the records that produced it, checks each\n" +
+			"signature and recurses into every input. Prints the ancestry as a tree (short CID, local\n" +
+			"path when known, verdict, executor) and a one-line summary.\n\n" +
+			"An input with no record anywhere is a source, not a failure, unless --full is given.\n" +
+			"Exit status: 0 verified, 1 not verified, 2 error.",
+		Flags: []cli.Flag{
+			jsonFlag,
+			&cli.IntFlag{Name: "depth", Usage: "check at most `N` levels of inputs (0: up to 1024)"},
+			&cli.StringSliceFlag{Name: "trust", Usage: "trust only records signed by `PEERID` (repeatable); default: any valid signature, executors listed"},
+			&cli.BoolFlag{Name: "full", Usage: "require a record for every ancestor: a source with no record fails"},
+			&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION`", Value: time.Minute},
+			hashFlag,
+		},
+		Action: runVerify,
+	}
+}
+
+func runVerify(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("verify needs exactly one FILE or CID")
+	}
+	code, err := hashCode(c)
+	if err != nil {
+		return err
+	}
+	if c.Int("depth") < 0 {
+		return usagef("--depth %d: must be 0 or more", c.Int("depth"))
+	}
+	opts := lineage.Options{MaxDepth: c.Int("depth"), RequireFull: c.Bool("full")}
+	for _, s := range c.StringSlice("trust") {
+		id, err := peer.Decode(s)
+		if err != nil {
+			return usagef("--trust %s: not a peer ID: %v", s, err)
+		}
+		opts.Trusted = append(opts.Trusted, id)
+	}
+	target, path, err := target(c.Args().First(), code)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	defer cancel()
+	res, err := lineage.Check(ctx, target, st, opts)
+	if err != nil {
+		return err
+	}
+	paths, err := pathsOf(st, res, target, path)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(resultJSON(res, paths)); err != nil {
+			return err
+		}
+	} else {
+		printTree(c.App.Writer, res, paths)
+		fmt.Fprintln(c.App.Writer, summary(res, paths, opts.RequireFull))
+	}
+	if !res.Verified {
+		return errNotVerified
+	}
+	return nil
+}
+
+// pathsOf maps every node of the result to a local path when one is known.
+func pathsOf(st *node.Store, res *lineage.Result, target cid.Cid, targetPath string) (map[cid.Cid]string, error) {
+	paths := map[cid.Cid]string{}
+	for _, c := range res.Order {
+		known, err := st.PathsOf(c)
+		if err != nil {
+			return nil, err
+		}
+		prefer := ""
+		if c == target {
+			prefer = targetPath
+		}
+		if p := onePath(known, prefer); p != "" {
+			paths[c] = p
+		}
+	}
+	return paths, nil
+}

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/signer"
+	"github.com/ipfs/go-cid"
+	"github.com/urfave/cli/v2"
+)
+
+func home(c *cli.Context) (string, error) {
+	h := c.String("home")
+	if h == "" {
+		return "", usagef("--home is empty")
+	}
+	return filepath.Abs(h)
+}
+
+func keyPath(h string) string { return filepath.Join(h, signer.KeyFileName) }
+
+// loadKey loads the node's identity, pointing at 'bonsai init' when there
+// is none.
+func loadKey(c *cli.Context) (*signer.Key, error) {
+	h, err := home(c)
+	if err != nil {
+		return nil, err
+	}
+	return signer.Load(keyPath(h))
+}
+
+// openStore opens the home's store; a home that was never initialized is
+// an error rather than a silently created empty store.
+func openStore(c *cli.Context) (*node.Store, error) {
+	h, err := home(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(h, node.StoreDir)); err != nil {
+		return nil, fmt.Errorf("no store in %s (run 'bonsai init' or pass --home)", h)
+	}
+	return node.OpenStore(h)
+}
+
+func hashCode(c *cli.Context) (uint64, error) {
+	code, err := lineage.HashCode(c.String("hash"))
+	if err != nil {
+		return 0, usageError{err.Error()}
+	}
+	return code, nil
+}
+
+var hashFlag = &cli.StringFlag{
+	Name:  "hash",
+	Usage: "multihash `FUNC` for content CIDs: sha2-256, sha3-256 or blake3",
+	Value: "sha2-256",
+}
+
+var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
+
+// target resolves a FILE|CID argument: an existing path is hashed, anything
+// else must parse as a CID.
+func target(arg string, code uint64) (c cid.Cid, path string, err error) {
+	if st, serr := os.Stat(arg); serr == nil {
+		if st.IsDir() {
+			return cid.Undef, "", fmt.Errorf("%s: is a directory", arg)
+		}
+		c, err := lineage.HashFile(arg, code)
+		if err != nil {
+			return cid.Undef, "", err
+		}
+		abs, _ := filepath.Abs(arg)
+		return c, abs, nil
+	}
+	c, err = cid.Decode(arg)
+	if err != nil {
+		return cid.Undef, "", fmt.Errorf("%s: no such file, and not a CID", arg)
+	}
+	if err := lineage.CheckCID(c); err != nil {
+		return cid.Undef, "", err
+	}
+	return c, "", nil
+}
+
+// onePath picks a path to show for a CID: the preferred one when given,
+// else the first known, relative to the working directory when inside it.
+func onePath(paths []string, prefer string) string {
+	p := prefer
+	if p == "" && len(paths) > 0 {
+		p = paths[0]
+	}
+	if p == "" {
+		return ""
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return p
+}
+
+// shortCID keeps a CID's tail, which is what tells CIDs apart.
+func shortCID(c cid.Cid) string {
+	s := c.String()
+	if len(s) <= 16 {
+		return s
+	}
+	return s[:4] + "…" + s[len(s)-10:]
+}
+
+func shortPeer(s string) string {
+	if len(s) <= 16 {
+		return s
+	}
+	return s[:4] + "…" + s[len(s)-8:]
+}

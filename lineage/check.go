@@ -1,0 +1,392 @@
+package lineage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// ErrUnreachable is wrapped by a Resolver when records for an output exist
+// but no holder of them answered.
+var ErrUnreachable = errors.New("unreachable")
+
+// Resolver maps an output CID to the blocks of the records that claim it.
+// An empty result with a nil error means no record is known anywhere the
+// resolver looks. The blocks are untrusted: Check verifies each one.
+// The local store satisfies it; the swarm will too.
+type Resolver interface {
+	Resolve(ctx context.Context, output cid.Cid) ([]Block, error)
+}
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxDepth   = 1024
+	DefaultMaxRecords = 1 << 20
+)
+
+// Options bound a check and say whom to trust.
+type Options struct {
+	// MaxDepth is how many levels of inputs below the target are checked;
+	// nodes deeper are reported as DepthLimit. 0 means DefaultMaxDepth.
+	MaxDepth int
+	// MaxRecords bounds how many records are examined; nodes left over
+	// are LimitReached. 0 means DefaultMaxRecords.
+	MaxRecords int
+	// Parallelism is how many outputs are resolved and verified at once.
+	// 0 means GOMAXPROCS.
+	Parallelism int
+	// Trusted, when not empty, is the only set of executors whose records
+	// verify; others are Untrusted. Empty means every valid signature
+	// counts and the result lists the executors met.
+	Trusted []peer.ID
+	// RevokedExecutors and Revoked (record or output CIDs) fail every node
+	// they touch and so every descendant.
+	RevokedExecutors []peer.ID
+	Revoked          []cid.Cid
+	// RequireFull makes a leaf with no record a failure (NoRecord) instead
+	// of a Source.
+	RequireFull bool
+}
+
+// RecordCheck is the verdict on one record claiming a node's output.
+type RecordCheck struct {
+	CID     cid.Cid `json:"cid"`
+	Record  *Record `json:"-"`
+	From    string  `json:"from,omitempty"`
+	Verdict Verdict `json:"verdict"`
+	Reason  string  `json:"reason,omitempty"`
+}
+
+// Node is one output CID of the ancestry.
+type Node struct {
+	Output  cid.Cid       `json:"output"`
+	Depth   int           `json:"depth"`
+	Verdict Verdict       `json:"verdict"`
+	Reason  string        `json:"reason,omitempty"`
+	Records []RecordCheck `json:"records,omitempty"`
+	// Inputs are the outputs this node was made from: the union of the
+	// inputs of its records that verified.
+	Inputs []cid.Cid `json:"inputs,omitempty"`
+	// OK: the node and its whole ancestry pass.
+	OK bool `json:"ok"`
+}
+
+// Result is a checked ancestry: a DAG whose shared ancestors appear once.
+type Result struct {
+	Root     cid.Cid           `json:"root"`
+	Verified bool              `json:"verified"`
+	Nodes    map[cid.Cid]*Node `json:"-"`
+	Order    []cid.Cid         `json:"-"` // breadth-first, for stable output
+	Counts   map[Verdict]int   `json:"counts"`
+	Records  int               `json:"records"`
+	// Executors met, with the number of records each signed.
+	Executors map[peer.ID]int `json:"executors"`
+	Elapsed   time.Duration   `json:"elapsed_ns"`
+}
+
+// Check verifies the ancestry of target: it resolves the records claiming
+// target, verifies each signature, and recurses into every input, level by
+// level, resolving and verifying a level's nodes in parallel. Shared
+// ancestors are fetched and verified once. Failures of the ancestry are
+// verdicts in the result; the error is for a failing resolver (not an
+// unreachable peer, which is a verdict) or a bad argument.
+func Check(ctx context.Context, target cid.Cid, res Resolver, opts Options) (*Result, error) {
+	if err := CheckCID(target); err != nil {
+		return nil, fmt.Errorf("check target: %w", err)
+	}
+	c := newChecker(res, opts)
+	start := time.Now()
+	if err := c.fetch(ctx, target); err != nil {
+		return nil, err
+	}
+	c.evaluate(target)
+	r := c.result
+	r.Root = target
+	root := r.Nodes[target]
+	r.Verified = root.OK && root.Verdict == Verified
+	for _, n := range r.Nodes {
+		r.Counts[n.Verdict]++
+	}
+	r.Elapsed = time.Since(start)
+	return r, nil
+}
+
+type checker struct {
+	res         Resolver
+	opts        Options
+	trusted     map[peer.ID]bool
+	revokedExec map[peer.ID]bool
+	revoked     map[cid.Cid]bool
+	result      *Result
+}
+
+func newChecker(res Resolver, opts Options) *checker {
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = DefaultMaxDepth
+	}
+	if opts.MaxRecords <= 0 {
+		opts.MaxRecords = DefaultMaxRecords
+	}
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	c := &checker{
+		res: res, opts: opts,
+		trusted:     setOf(opts.Trusted),
+		revokedExec: setOf(opts.RevokedExecutors),
+		revoked:     setOf(opts.Revoked),
+		result: &Result{
+			Nodes:     map[cid.Cid]*Node{},
+			Counts:    map[Verdict]int{},
+			Executors: map[peer.ID]int{},
+		},
+	}
+	return c
+}
+
+func setOf[T comparable](xs []T) map[T]bool {
+	m := make(map[T]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+// fetch resolves and verifies the ancestry breadth first, so each node gets
+// its shortest depth and a level's nodes run in parallel.
+func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
+	r := c.result
+	frontier := []cid.Cid{target}
+	r.Nodes[target] = &Node{Output: target}
+	for depth := 0; len(frontier) > 0; depth++ {
+		next := []cid.Cid{}
+		for _, out := range frontier {
+			r.Order = append(r.Order, out)
+			r.Nodes[out].Depth = depth
+		}
+		if depth > c.opts.MaxDepth {
+			for _, out := range frontier {
+				n := r.Nodes[out]
+				n.Verdict, n.Reason = DepthLimit, fmt.Sprintf("deeper than %d levels: not checked", c.opts.MaxDepth)
+			}
+			break
+		}
+		if err := c.resolveLevel(ctx, frontier); err != nil {
+			return err
+		}
+		for _, out := range frontier {
+			for _, in := range r.Nodes[out].Inputs {
+				if _, seen := r.Nodes[in]; !seen {
+					r.Nodes[in] = &Node{Output: in}
+					next = append(next, in)
+				}
+			}
+		}
+		frontier = next
+	}
+	return nil
+}
+
+// resolveLevel fills in the nodes of one level, up to the record budget.
+func (c *checker) resolveLevel(ctx context.Context, outs []cid.Cid) error {
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+		work     = make(chan *Node)
+	)
+	for range min(c.opts.Parallelism, len(outs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range work {
+				if err := c.resolveNode(ctx, n); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	r := c.result
+	for _, out := range outs {
+		n := r.Nodes[out]
+		if err := ctx.Err(); err != nil {
+			n.Verdict, n.Reason = LimitReached, "not checked: "+err.Error()
+			continue
+		}
+		if r.Records >= c.opts.MaxRecords {
+			n.Verdict, n.Reason = LimitReached, fmt.Sprintf("not checked: record budget of %d spent", c.opts.MaxRecords)
+			continue
+		}
+		work <- n
+		// Budget counts nodes sent; records are added after the level.
+		r.Records++
+	}
+	close(work)
+	wg.Wait()
+	r.Records = 0
+	for _, n := range r.Nodes {
+		r.Records += len(n.Records)
+	}
+	for _, out := range outs {
+		for _, rc := range r.Nodes[out].Records {
+			if rc.Record != nil {
+				r.Executors[rc.Record.Executor.Peer]++
+			}
+		}
+	}
+	return firstErr
+}
+
+// resolveNode fetches and judges the records claiming n.Output.
+func (c *checker) resolveNode(ctx context.Context, n *Node) error {
+	if c.revoked[n.Output] {
+		n.Verdict, n.Reason = Revoked, "output revoked"
+		return nil
+	}
+	blocks, err := c.res.Resolve(ctx, n.Output)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrUnreachable):
+		n.Verdict, n.Reason = Unreachable, err.Error()
+		return nil
+	case ctx.Err() != nil:
+		n.Verdict, n.Reason = LimitReached, "not checked: "+ctx.Err().Error()
+		return nil
+	default:
+		return fmt.Errorf("resolve %s: %w", n.Output, err)
+	}
+	if len(blocks) == 0 {
+		n.Verdict, n.Reason = Source, "no record: a source"
+		if c.opts.RequireFull || n.Depth == 0 {
+			n.Verdict, n.Reason = NoRecord, "no record of this content"
+		}
+		return nil
+	}
+	var inputs []cid.Cid
+	best := LimitReached + 1
+	for _, b := range blocks {
+		rc := c.judge(n.Output, b)
+		n.Records = append(n.Records, rc)
+		if rc.Verdict == Verified || rc.Verdict == Incomplete {
+			inputs = append(inputs, rc.Record.Inputs...)
+		}
+		if rc.Verdict < best {
+			best, n.Reason = rc.Verdict, rc.Reason
+		}
+	}
+	n.Verdict = best
+	n.Inputs = SortInputs(inputs)
+	return nil
+}
+
+// judge verifies one untrusted block claimed to produce output.
+func (c *checker) judge(output cid.Cid, b Block) RecordCheck {
+	rc := RecordCheck{CID: b.CID, From: b.From}
+	rec, err := Open(b.CID, b.Data)
+	if rec == nil && err != nil {
+		// Decoding failed, but a decodable record with a bad signature is
+		// still worth showing: keep it for display, never for trust.
+		if shown, derr := DecodeBlock(b.CID, b.Data); derr == nil {
+			rec = shown
+		}
+	}
+	rc.Record = rec
+	switch {
+	case errors.Is(err, ErrBadSignature):
+		rc.Verdict, rc.Reason = BadSignature, err.Error()
+	case errors.Is(err, ErrUnknownExecutor):
+		rc.Verdict, rc.Reason = UnknownExecutor, err.Error()
+	case err != nil:
+		rc.Verdict, rc.Reason = Invalid, err.Error()
+		rc.Record = nil
+	case !rec.Output.Equals(output):
+		rc.Verdict, rc.Reason = Invalid, fmt.Sprintf("record is for output %s, not %s", rec.Output, output)
+	case c.revoked[b.CID]:
+		rc.Verdict, rc.Reason = Revoked, "record revoked"
+	case c.revokedExec[rec.Executor.Peer]:
+		rc.Verdict, rc.Reason = Revoked, "executor "+rec.Executor.Peer.String()+" revoked"
+	case len(c.trusted) > 0 && !c.trusted[rec.Executor.Peer]:
+		rc.Verdict, rc.Reason = Untrusted, "executor "+rec.Executor.Peer.String()+" not trusted"
+	case rec.Incomplete:
+		rc.Verdict, rc.Reason = Incomplete, "capture marked this record incomplete"
+	default:
+		rc.Verdict = Verified
+	}
+	return rc
+}
+
+// evaluate walks the fetched DAG depth first from the target, finding
+// cycles and deciding for each node whether its whole ancestry passes.
+func (c *checker) evaluate(target cid.Cid) {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[cid.Cid]int{}
+	var visit func(n *Node)
+	visit = func(n *Node) {
+		color[n.Output] = grey
+		ok := n.Verdict.passes(c.opts.RequireFull)
+		if n.Verdict == Verified {
+			// Verified when at least one verified record has an ancestry
+			// that passes in full.
+			ok = false
+			for _, rc := range n.Records {
+				if rc.Verdict != Verified {
+					continue
+				}
+				recOK := true
+				for _, in := range rc.Record.Inputs {
+					child := c.result.Nodes[in]
+					switch color[in] {
+					case grey:
+						n.Verdict, n.Reason = Cycle, fmt.Sprintf("input %s is its own descendant", in)
+						recOK = false
+					case white:
+						visit(child)
+					}
+					if !child.OK {
+						recOK = false
+					}
+				}
+				ok = ok || recOK
+			}
+			if n.Verdict == Cycle {
+				ok = false
+			}
+		} else {
+			for _, in := range n.Inputs {
+				if color[in] == white {
+					visit(c.result.Nodes[in])
+				}
+			}
+		}
+		n.OK = ok
+		color[n.Output] = black
+	}
+	visit(c.result.Nodes[target])
+}
+
+// Failures lists the nodes that fail on their own (not merely because an
+// ancestor failed), in breadth-first order.
+func (r *Result) Failures(requireFull bool) []*Node {
+	var out []*Node
+	for _, c := range r.Order {
+		n := r.Nodes[c]
+		if !n.Verdict.passes(requireFull) {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,249 @@
+package lineage
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The wire form of a record: a DAG-CBOR map with one-letter keys, so a
+// two-input record with a program stays under 300 bytes. Keys sort
+// length-first then bytewise, as DAG-CBOR requires; with one-letter keys that
+// is e, i, o, p, s, t, u, v, x.
+//
+//	e executor peer ID (bytes)      p program CID (optional)
+//	i inputs (array of CIDs)        s signature (bytes)
+//	o output CID                    t time, Unix seconds
+//	u executor's local user ID      v format version
+//	x incomplete (present only when true)
+type wire struct {
+	E []byte `cbor:"e"`
+	I []link `cbor:"i"`
+	O link   `cbor:"o"`
+	P *link  `cbor:"p,omitempty"`
+	S []byte `cbor:"s,omitempty"`
+	T uint64 `cbor:"t"`
+	U uint64 `cbor:"u"`
+	V uint64 `cbor:"v"`
+	X bool   `cbor:"x,omitempty"`
+}
+
+// wireIn is the decoding twin of wire: pointers tell a missing field from a
+// zero one.
+type wireIn struct {
+	E *[]byte `cbor:"e"`
+	I *[]link `cbor:"i"`
+	O *link   `cbor:"o"`
+	P *link   `cbor:"p"`
+	S *[]byte `cbor:"s"`
+	T *uint64 `cbor:"t"`
+	U *uint64 `cbor:"u"`
+	V *uint64 `cbor:"v"`
+	X *bool   `cbor:"x"`
+}
+
+// link is a CID as DAG-CBOR writes it: tag 42 around a byte string holding
+// a zero byte (the identity multibase prefix) and the CID's binary form.
+type link struct{ c cid.Cid }
+
+const cidTag = 42
+
+func (l link) MarshalCBOR() ([]byte, error) {
+	return encMode.Marshal(cbor.Tag{Number: cidTag, Content: append([]byte{0}, l.c.Bytes()...)})
+}
+
+func (l *link) UnmarshalCBOR(data []byte) error {
+	var t cbor.RawTag
+	if err := decMode.Unmarshal(data, &t); err != nil {
+		return fmt.Errorf("CID: %w", err)
+	}
+	if t.Number != cidTag {
+		return fmt.Errorf("CID: tag %d, want %d", t.Number, cidTag)
+	}
+	var raw []byte
+	if err := decMode.Unmarshal(t.Content, &raw); err != nil {
+		return fmt.Errorf("CID: tag content: %w", err)
+	}
+	if len(raw) < 2 || raw[0] != 0 {
+		return errors.New("CID: missing identity multibase prefix")
+	}
+	n, c, err := cid.CidFromBytes(raw[1:])
+	if err != nil {
+		return fmt.Errorf("CID: %w", err)
+	}
+	if n != len(raw)-1 {
+		return fmt.Errorf("CID: %d trailing bytes", len(raw)-1-n)
+	}
+	l.c = c
+	return nil
+}
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	// DAG-CBOR: length-first canonical map order, shortest integers, no
+	// indefinite lengths, no floats in our schema.
+	encMode, err = cbor.EncOptions{
+		Sort:          cbor.SortLengthFirst,
+		IndefLength:   cbor.IndefLengthForbidden,
+		ShortestFloat: cbor.ShortestFloatNone,
+		TagsMd:        cbor.TagsAllowed,
+	}.EncMode()
+	if err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsAllowed,
+		MaxNestedLevels:   8,
+		MaxArrayElements:  MaxInputs,
+		MaxMapPairs:       16,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+func (r *Record) toWire(withSig bool) wire {
+	w := wire{
+		E: []byte(r.Executor.Peer),
+		I: make([]link, len(r.Inputs)),
+		O: link{r.Output},
+		T: uint64(r.Time),
+		U: uint64(r.Executor.UID),
+		V: Version,
+		X: r.Incomplete,
+	}
+	for i, c := range r.Inputs {
+		w.I[i] = link{c}
+	}
+	if r.Program.Defined() {
+		w.P = &link{r.Program}
+	}
+	if withSig {
+		w.S = r.Sig
+	}
+	return w
+}
+
+// Decode parses record bytes strictly: it refuses oversized input, unknown
+// versions and fields, trailing bytes, unsorted or duplicate inputs and any
+// encoding but the canonical one. It does not check the signature: see
+// Verify. Every error wraps one of the package's sentinels.
+func Decode(data []byte) (*Record, error) {
+	if len(data) > MaxRecordSize {
+		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrTooLarge, len(data), MaxRecordSize)
+	}
+	var w wireIn
+	if err := decMode.Unmarshal(data, &w); err != nil {
+		var extra *cbor.ExtraneousDataError
+		var tooMany *cbor.MaxArrayElementsError
+		switch {
+		case errors.As(err, &extra):
+			return nil, fmt.Errorf("%w: %v", ErrTrailingData, err)
+		case errors.As(err, &tooMany):
+			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if w.V == nil {
+		return nil, fmt.Errorf("%w: missing field v (version)", ErrMalformed)
+	}
+	if *w.V != Version {
+		return nil, fmt.Errorf("%w: version %d (this build reads %d)", ErrVersion, *w.V, Version)
+	}
+	for _, f := range []struct {
+		missing bool
+		name    string
+	}{
+		{w.E == nil, "e (executor)"}, {w.I == nil, "i (inputs)"}, {w.O == nil, "o (output)"},
+		{w.S == nil, "s (signature)"}, {w.T == nil, "t (time)"}, {w.U == nil, "u (user ID)"},
+	} {
+		if f.missing {
+			return nil, fmt.Errorf("%w: missing field %s", ErrMalformed, f.name)
+		}
+	}
+	if *w.T > 1<<62 {
+		return nil, fmt.Errorf("%w: time %d out of range", ErrMalformed, *w.T)
+	}
+	if *w.U > 1<<32-1 {
+		return nil, fmt.Errorf("%w: user ID %d out of range", ErrMalformed, *w.U)
+	}
+	if len(*w.S) != 64 {
+		return nil, fmt.Errorf("%w: signature of %d bytes, want 64", ErrMalformed, len(*w.S))
+	}
+	if w.X != nil && !*w.X {
+		// Present only when true: a false flag would give the same record
+		// two encodings.
+		return nil, fmt.Errorf("%w: field x (incomplete) present but false", ErrNotCanonical)
+	}
+	id, err := peer.IDFromBytes(*w.E)
+	if err != nil {
+		return nil, fmt.Errorf("%w: executor: %v", ErrMalformed, err)
+	}
+	r := &Record{
+		Executor:   Executor{Peer: id, UID: uint32(*w.U)},
+		Output:     w.O.c,
+		Inputs:     make([]cid.Cid, len(*w.I)),
+		Time:       int64(*w.T),
+		Incomplete: w.X != nil,
+		Sig:        *w.S,
+	}
+	for i, l := range *w.I {
+		r.Inputs[i] = l.c
+	}
+	if w.P != nil {
+		r.Program = w.P.c
+	}
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	// The one encoding check that covers them all: re-encoding must give
+	// back the same bytes, or the CID would not name this record alone.
+	again, err := encMode.Marshal(r.toWire(true))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if !bytes.Equal(again, data) {
+		return nil, fmt.Errorf("%w: re-encoding gives different bytes", ErrNotCanonical)
+	}
+	return r, nil
+}
+
+// DecodeBlock checks that data hashes to c, then decodes it.
+func DecodeBlock(c cid.Cid, data []byte) (*Record, error) {
+	if err := CheckBlockCID(c, data); err != nil {
+		return nil, err
+	}
+	return Decode(data)
+}
+
+// CheckBlockCID reports whether data is the block c names: a dag-cbor CID
+// whose multihash (any accepted function) matches the bytes.
+func CheckBlockCID(c cid.Cid, data []byte) error {
+	if err := CheckCID(c); err != nil {
+		return fmt.Errorf("%w: %v", ErrCIDMismatch, err)
+	}
+	if c.Type() != cid.DagCBOR {
+		return fmt.Errorf("%w: %s has codec 0x%x, want dag-cbor", ErrCIDMismatch, c, c.Type())
+	}
+	got, err := c.Prefix().Sum(data)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCIDMismatch, c, err)
+	}
+	if !got.Equals(c) {
+		return fmt.Errorf("%w: bytes hash to %s, not %s", ErrCIDMismatch, got, c)
+	}
+	return nil
+}

@@ -1,0 +1,55 @@
+package node
+
+import (
+	"encoding/binary"
+
+	"github.com/ipfs/go-cid"
+)
+
+// The store's key space. A CID's binary form is self-delimiting, so a
+// prefix plus CIDs concatenated parse back without separators.
+const (
+	prefixRecord = 'r' // r + record CID            -> block bytes
+	prefixOutput = 'o' // o + output CID + record CID -> record time (8 bytes, big endian)
+	prefixPath   = 'p' // p + absolute path          -> content CID
+	prefixByCID  = 'c' // c + content CID + path     -> nothing (paths of a CID)
+)
+
+func key(prefix byte, parts ...[]byte) []byte {
+	n := 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	k := make([]byte, 0, n)
+	k = append(k, prefix)
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}
+
+func recordKey(c cid.Cid) []byte { return key(prefixRecord, c.Bytes()) }
+
+func outputKey(out, rec cid.Cid) []byte { return key(prefixOutput, out.Bytes(), rec.Bytes()) }
+
+func pathKey(path string) []byte { return key(prefixPath, []byte(path)) }
+
+func byCIDKey(c cid.Cid, path string) []byte { return key(prefixByCID, c.Bytes(), []byte(path)) }
+
+// prefixEnd is the first key after every key that starts with p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func encodeTime(t int64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(t))
+	return b[:]
+}

@@ -1,0 +1,53 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ErrStoreInUse means another process owns the store.
+var ErrStoreInUse = errors.New("store in use")
+
+// StoreInUseError names the process that holds the store.
+type StoreInUseError struct {
+	Path string
+	PID  int // 0 when the owner did not write its pid
+}
+
+func (e *StoreInUseError) Error() string {
+	if e.PID > 0 {
+		return fmt.Sprintf("store %s in use by pid %d", e.Path, e.PID)
+	}
+	return fmt.Sprintf("store %s in use by another process", e.Path)
+}
+
+func (e *StoreInUseError) Unwrap() error { return ErrStoreInUse }
+
+// lockFile takes an exclusive, non-blocking flock on path and writes our
+// pid into it. A flock is per open file, so a second Open in the same
+// process is refused too, and the kernel drops it when the process dies:
+// kill -9 never leaves a stale lock.
+func lockFile(path, store string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		defer f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			b, _ := io.ReadAll(io.LimitReader(f, 32))
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			return nil, &StoreInUseError{Path: store, PID: pid}
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}

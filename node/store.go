@@ -1,0 +1,269 @@
+package node
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/ipfs/go-cid"
+)
+
+// ErrNotFound means the store holds no record under the CID asked for.
+var ErrNotFound = errors.New("record not in local store")
+
+// Store is a node's pebble store. One process owns it at a time.
+type Store struct {
+	db     *pebble.DB
+	lock   *os.File
+	dir    string
+	closed bool
+}
+
+// StoreDir is the store's directory inside a node's home.
+const StoreDir = "store"
+
+// OpenStore opens (creating if needed) the store in home. A store owned by
+// another process yields a *StoreInUseError naming its pid.
+func OpenStore(home string) (*Store, error) {
+	dir := filepath.Join(home, StoreDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create store %s: %w", dir, err)
+	}
+	lock, err := lockFile(filepath.Join(home, "store.lock"), dir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{}})
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	return &Store{db: db, lock: lock, dir: dir}, nil
+}
+
+// Close flushes and closes the store and releases its lock. Closing twice
+// is harmless.
+func (s *Store) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.db.Close()
+	if lerr := s.lock.Close(); err == nil {
+		err = lerr
+	}
+	return err
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Put verifies every block (CID, strict decode, signature) and, only if all
+// of them pass, writes them with their output index and the given path
+// entries in one synced batch: when Put returns nil the records survive a
+// crash; when it fails nothing was written. Blocks already stored are
+// skipped. It returns how many records were new.
+func (s *Store) Put(blocks []lineage.Block, paths map[string]cid.Cid) (int, error) {
+	recs, errs := lineage.OpenAll(blocks)
+	for i, err := range errs {
+		if err != nil {
+			return 0, fmt.Errorf("record %s: %w", blocks[i].CID, err)
+		}
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	added := 0
+	for i, blk := range blocks {
+		has, err := s.Has(blk.CID)
+		if err != nil {
+			return 0, err
+		}
+		if has {
+			continue
+		}
+		added++
+		if err := b.Set(recordKey(blk.CID), blk.Data, nil); err != nil {
+			return 0, err
+		}
+		if err := b.Set(outputKey(recs[i].Output, blk.CID), encodeTime(recs[i].Time), nil); err != nil {
+			return 0, err
+		}
+	}
+	for path, c := range paths {
+		if err := s.setPath(b, path, c); err != nil {
+			return 0, err
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("write store: %w", err)
+	}
+	return added, nil
+}
+
+// SetPaths records which content each path holds now, synced.
+func (s *Store) SetPaths(paths map[string]cid.Cid) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	for p, c := range paths {
+		if err := s.setPath(b, p, c); err != nil {
+			return err
+		}
+	}
+	return b.Commit(pebble.Sync)
+}
+
+func (s *Store) setPath(b *pebble.Batch, path string, c cid.Cid) error {
+	if old, ok, err := s.PathCID(path); err != nil {
+		return err
+	} else if ok && !old.Equals(c) {
+		if err := b.Delete(byCIDKey(old, path), nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Set(pathKey(path), c.Bytes(), nil); err != nil {
+		return err
+	}
+	return b.Set(byCIDKey(c, path), nil, nil)
+}
+
+// Has reports whether the record c is stored.
+func (s *Store) Has(c cid.Cid) (bool, error) {
+	_, closer, err := s.db.Get(recordKey(c))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read store: %w", err)
+	}
+	closer.Close()
+	return true, nil
+}
+
+// Get returns the block bytes of record c, or ErrNotFound.
+func (s *Store) Get(c cid.Cid) ([]byte, error) {
+	v, closer, err := s.db.Get(recordKey(c))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w", c, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read record %s: %w", c, err)
+	}
+	defer closer.Close()
+	return slices.Clone(v), nil
+}
+
+// Claim is a stored record naming an output, with the record's time.
+type Claim struct {
+	Record cid.Cid
+	Time   int64
+}
+
+// Claims lists the stored records whose output is out, newest first.
+func (s *Store) Claims(out cid.Cid) ([]Claim, error) {
+	prefix := key(prefixOutput, out.Bytes())
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	defer it.Close()
+	var claims []Claim
+	for it.First(); it.Valid(); it.Next() {
+		rest := it.Key()[len(prefix):]
+		_, rc, err := cid.CidFromBytes(rest)
+		if err != nil {
+			return nil, fmt.Errorf("corrupt index entry for %s: %w", out, err)
+		}
+		v := it.Value()
+		if len(v) != 8 {
+			return nil, fmt.Errorf("corrupt index entry for %s: time of %d bytes", out, len(v))
+		}
+		claims = append(claims, Claim{Record: rc, Time: int64(binary.BigEndian.Uint64(v))})
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	slices.SortStableFunc(claims, func(a, b Claim) int {
+		if c := cmp.Compare(b.Time, a.Time); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.Record.Bytes(), b.Record.Bytes())
+	})
+	return claims, nil
+}
+
+// Resolve returns the blocks of the stored records claiming out; it makes
+// the store a lineage.Resolver.
+func (s *Store) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block, error) {
+	claims, err := s.Claims(out)
+	if err != nil {
+		return nil, err
+	}
+	blocks := make([]lineage.Block, 0, len(claims))
+	for _, c := range claims {
+		data, err := s.Get(c.Record)
+		if err != nil {
+			return nil, err
+		}
+		blocks = append(blocks, lineage.Block{CID: c.Record, Data: data})
+	}
+	return blocks, nil
+}
+
+var _ lineage.Resolver = (*Store)(nil)
+
+// PathCID returns the content CID last recorded for path.
+func (s *Store) PathCID(path string) (cid.Cid, bool, error) {
+	v, closer, err := s.db.Get(pathKey(path))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return cid.Undef, false, nil
+	}
+	if err != nil {
+		return cid.Undef, false, fmt.Errorf("read path index: %w", err)
+	}
+	defer closer.Close()
+	c, err := cid.Cast(v)
+	if err != nil {
+		return cid.Undef, false, fmt.Errorf("corrupt path index entry %s: %w", path, err)
+	}
+	return c, true, nil
+}
+
+// PathsOf lists the local paths known to hold content c.
+func (s *Store) PathsOf(c cid.Cid) ([]string, error) {
+	prefix := key(prefixByCID, c.Bytes())
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("read path index: %w", err)
+	}
+	defer it.Close()
+	var paths []string
+	for it.First(); it.Valid(); it.Next() {
+		paths = append(paths, string(it.Key()[len(prefix):]))
+	}
+	return paths, it.Error()
+}
+
+// pebbleLogger sends pebble's messages to slog: its info lines are noise to
+// a CLI user, its errors are not.
+type pebbleLogger struct{}
+
+func (pebbleLogger) Infof(format string, args ...any) {
+	slog.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (pebbleLogger) Errorf(format string, args ...any) {
+	slog.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (pebbleLogger) Fatalf(format string, args ...any) {
+	pebble.DefaultLogger.Fatalf(format, args...)
+}
