@@ -110,22 +110,14 @@ func exportCommand() *cli.Command {
 		Description: "The CAR's roots are the records of the target; its blocks are every record of the\n" +
 			"target's ancestry held in the local store. 'bonsai import' reads it back; so do the IPLD tools.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "car", Usage: "write the CAR to `OUT`", Required: true},
+			&cli.StringFlag{Name: "car", Usage: "write the CAR to `OUT` (required)"},
 			hashFlag,
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("export needs exactly one FILE or CID")
+			if c.String("car") == "" {
+				return usagef("export needs --car OUT")
 			}
-			code, err := hashCode(c)
-			if err != nil {
-				return err
-			}
-			out, _, err := target(c.Args().First(), code)
-			if err != nil {
-				return err
-			}
-			st, err := openStore(c)
+			out, _, st, err := targetAndStore(c, "export")
 			if err != nil {
 				return err
 			}

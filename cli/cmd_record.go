@@ -95,7 +95,8 @@ func runRecord(c *cli.Context) error {
 		return err
 	}
 	if ra.help {
-		return cli.ShowCommandHelp(c, "record")
+		cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
+		return nil
 	}
 	if len(ra.out) == 0 {
 		return usagef("record needs at least one --out FILE")

@@ -109,18 +109,7 @@ func logCommand() *cli.Command {
 		ArgsUsage: "FILE|CID",
 		Flags:     []cli.Flag{jsonFlag, hashFlag},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("log needs exactly one FILE or CID")
-			}
-			code, err := hashCode(c)
-			if err != nil {
-				return err
-			}
-			out, _, err := target(c.Args().First(), code)
-			if err != nil {
-				return err
-			}
-			st, err := openStore(c)
+			out, _, st, err := targetAndStore(c, "log")
 			if err != nil {
 				return err
 			}

@@ -36,13 +36,6 @@ func verifyCommand() *cli.Command {
 }
 
 func runVerify(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return usagef("verify needs exactly one FILE or CID")
-	}
-	code, err := hashCode(c)
-	if err != nil {
-		return err
-	}
 	if c.Int("depth") < 0 {
 		return usagef("--depth %d: must be 0 or more", c.Int("depth"))
 	}
@@ -54,11 +47,7 @@ func runVerify(c *cli.Context) error {
 		}
 		opts.Trusted = append(opts.Trusted, id)
 	}
-	target, path, err := target(c.Args().First(), code)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(c)
+	target, path, st, err := targetAndStore(c, "verify")
 	if err != nil {
 		return err
 	}

@@ -86,6 +86,27 @@ func target(arg string, code uint64) (c cid.Cid, path string, err error) {
 	return c, "", nil
 }
 
+// targetAndStore reads a command's one FILE|CID argument and opens the
+// store; the caller closes it.
+func targetAndStore(c *cli.Context, command string) (cid.Cid, string, *node.Store, error) {
+	if c.NArg() != 1 {
+		return cid.Undef, "", nil, usagef("%s needs exactly one FILE or CID", command)
+	}
+	code, err := hashCode(c)
+	if err != nil {
+		return cid.Undef, "", nil, err
+	}
+	out, path, err := target(c.Args().First(), code)
+	if err != nil {
+		return cid.Undef, "", nil, err
+	}
+	st, err := openStore(c)
+	if err != nil {
+		return cid.Undef, "", nil, err
+	}
+	return out, path, st, nil
+}
+
 // onePath picks a path to show for a CID: the preferred one when given,
 // else the first known, relative to the working directory when inside it.
 func onePath(paths []string, prefer string) string {

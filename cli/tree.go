@@ -19,7 +19,7 @@ func printTree(w io.Writer, res *lineage.Result, paths map[cid.Cid]string) {
 	walk = func(c cid.Cid, prefix, branch string) {
 		n := res.Nodes[c]
 		if shown[c] {
-			fmt.Fprintf(w, "%s%s%s  %s  (shown above)\n", prefix, branch, shortCID(c), paths[c])
+			fmt.Fprintf(w, "%s%s%s  (shown above)\n", prefix, branch, strings.TrimSpace(shortCID(c)+"  "+paths[c]))
 			return
 		}
 		shown[c] = true
@@ -93,12 +93,8 @@ func summary(res *lineage.Result, paths map[cid.Cid]string, requireFull bool) st
 			counts = append(counts, fmt.Sprintf("%d %s", k, v))
 		}
 	}
-	execs := fmt.Sprintf("%d executor", len(res.Executors))
-	if len(res.Executors) != 1 {
-		execs += "s"
-	}
-	detail := fmt.Sprintf("%d nodes (%s), %d records by %s, %s", len(res.Nodes), strings.Join(counts, ", "),
-		res.Records, execs, res.Elapsed.Round(time.Microsecond))
+	detail := fmt.Sprintf("%s (%s), %s by %s, %s", plural(len(res.Nodes), "node"), strings.Join(counts, ", "),
+		plural(res.Records, "record"), plural(len(res.Executors), "executor"), res.Elapsed.Round(time.Microsecond))
 	if res.Verified {
 		return "verified: " + detail
 	}
@@ -207,4 +203,11 @@ func resultJSON(res *lineage.Result, paths map[cid.Cid]string) verifyJSON {
 	}
 	slices.SortStableFunc(out.Nodes, func(a, b nodeJSON) int { return a.Depth - b.Depth })
 	return out
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

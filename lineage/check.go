@@ -159,13 +159,32 @@ func setOf[T comparable](xs []T) map[T]bool {
 }
 
 // fetch resolves and verifies the ancestry breadth first, so each node gets
-// its shortest depth and a level's nodes run in parallel.
+// its shortest depth and a level's nodes run in parallel. The workers live
+// for the whole check: goroutines started per level would each grow a stack
+// for the signature arithmetic again.
 func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
+	var (
+		work    = make(chan *Node, c.opts.Parallelism)
+		level   sync.WaitGroup
+		errOnce sync.Once
+		failed  error
+	)
+	for range c.opts.Parallelism {
+		go func() {
+			for n := range work {
+				if err := c.resolveNode(ctx, n); err != nil {
+					errOnce.Do(func() { failed = err })
+				}
+				level.Done()
+			}
+		}()
+	}
+	defer close(work)
+
 	r := c.result
 	frontier := []cid.Cid{target}
 	r.Nodes[target] = &Node{Output: target}
 	for depth := 0; len(frontier) > 0; depth++ {
-		next := []cid.Cid{}
 		for _, out := range frontier {
 			r.Order = append(r.Order, out)
 			r.Nodes[out].Depth = depth
@@ -173,15 +192,39 @@ func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
 		if depth > c.opts.MaxDepth {
 			for _, out := range frontier {
 				n := r.Nodes[out]
-				n.Verdict, n.Reason = DepthLimit, fmt.Sprintf("deeper than %d levels: not checked", c.opts.MaxDepth)
+				n.Verdict, n.Reason = DepthLimit, fmt.Sprintf("beyond depth %d: not checked", c.opts.MaxDepth)
 			}
 			break
 		}
-		if err := c.resolveLevel(ctx, frontier); err != nil {
-			return err
-		}
+		sent := 0
 		for _, out := range frontier {
-			for _, in := range r.Nodes[out].Inputs {
+			n := r.Nodes[out]
+			if err := ctx.Err(); err != nil {
+				n.Verdict, n.Reason = LimitReached, "not checked: "+err.Error()
+				continue
+			}
+			if r.Records+sent >= c.opts.MaxRecords {
+				n.Verdict, n.Reason = LimitReached, fmt.Sprintf("not checked: record budget of %d spent", c.opts.MaxRecords)
+				continue
+			}
+			sent++
+			level.Add(1)
+			work <- n
+		}
+		level.Wait()
+		if failed != nil {
+			return failed
+		}
+		var next []cid.Cid
+		for _, out := range frontier {
+			n := r.Nodes[out]
+			r.Records += len(n.Records)
+			for _, rc := range n.Records {
+				if rc.Record != nil {
+					r.Executors[rc.Record.Executor.Peer]++
+				}
+			}
+			for _, in := range n.Inputs {
 				if _, seen := r.Nodes[in]; !seen {
 					r.Nodes[in] = &Node{Output: in}
 					next = append(next, in)
@@ -191,60 +234,6 @@ func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
 		frontier = next
 	}
 	return nil
-}
-
-// resolveLevel fills in the nodes of one level, up to the record budget.
-func (c *checker) resolveLevel(ctx context.Context, outs []cid.Cid) error {
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-		work     = make(chan *Node)
-	)
-	for range min(c.opts.Parallelism, len(outs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range work {
-				if err := c.resolveNode(ctx, n); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	r := c.result
-	for _, out := range outs {
-		n := r.Nodes[out]
-		if err := ctx.Err(); err != nil {
-			n.Verdict, n.Reason = LimitReached, "not checked: "+err.Error()
-			continue
-		}
-		if r.Records >= c.opts.MaxRecords {
-			n.Verdict, n.Reason = LimitReached, fmt.Sprintf("not checked: record budget of %d spent", c.opts.MaxRecords)
-			continue
-		}
-		work <- n
-		// Budget counts nodes sent; records are added after the level.
-		r.Records++
-	}
-	close(work)
-	wg.Wait()
-	r.Records = 0
-	for _, n := range r.Nodes {
-		r.Records += len(n.Records)
-	}
-	for _, out := range outs {
-		for _, rc := range r.Nodes[out].Records {
-			if rc.Record != nil {
-				r.Executors[rc.Record.Executor.Peer]++
-			}
-		}
-	}
-	return firstErr
 }
 
 // resolveNode fetches and judges the records claiming n.Output.
@@ -268,7 +257,7 @@ func (c *checker) resolveNode(ctx context.Context, n *Node) error {
 	if len(blocks) == 0 {
 		n.Verdict, n.Reason = Source, "no record: a source"
 		if c.opts.RequireFull || n.Depth == 0 {
-			n.Verdict, n.Reason = NoRecord, "no record of this content"
+			n.Verdict, n.Reason = NoRecord, "no record of this content: no recorded step produced it"
 		}
 		return nil
 	}
@@ -326,7 +315,9 @@ func (c *checker) judge(output cid.Cid, b Block) RecordCheck {
 }
 
 // evaluate walks the fetched DAG depth first from the target, finding
-// cycles and deciding for each node whether its whole ancestry passes.
+// cycles and deciding for each node whether its whole ancestry passes. A
+// record that leads back to itself fails alone: another record of the same
+// output may still verify the node.
 func (c *checker) evaluate(target cid.Cid) {
 	const (
 		white = iota
@@ -342,7 +333,9 @@ func (c *checker) evaluate(target cid.Cid) {
 			// Verified when at least one verified record has an ancestry
 			// that passes in full.
 			ok = false
-			for _, rc := range n.Records {
+			cyclic := ""
+			for i := range n.Records {
+				rc := &n.Records[i]
 				if rc.Verdict != Verified {
 					continue
 				}
@@ -351,19 +344,19 @@ func (c *checker) evaluate(target cid.Cid) {
 					child := c.result.Nodes[in]
 					switch color[in] {
 					case grey:
-						n.Verdict, n.Reason = Cycle, fmt.Sprintf("input %s is its own descendant", in)
-						recOK = false
+						rc.Verdict, rc.Reason = Cycle, fmt.Sprintf("input %s is its own descendant", in)
+						cyclic = rc.Reason
 					case white:
 						visit(child)
 					}
-					if !child.OK {
+					if !child.OK || rc.Verdict == Cycle {
 						recOK = false
 					}
 				}
 				ok = ok || recOK
 			}
-			if n.Verdict == Cycle {
-				ok = false
+			if !ok && cyclic != "" {
+				n.Verdict, n.Reason = Cycle, cyclic
 			}
 		} else {
 			for _, in := range n.Inputs {

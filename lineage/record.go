@@ -102,6 +102,11 @@ func (r *Record) validate() error {
 		if err := CheckCID(in); err != nil {
 			return fmt.Errorf("%w: input %d: %v", ErrMalformed, i, err)
 		}
+		if in.Equals(r.Output) {
+			// "X made from X" claims nothing and would make X its own
+			// ancestor.
+			return fmt.Errorf("%w: input %d is the output itself", ErrMalformed, i)
+		}
 		if i > 0 && bytes.Compare(r.Inputs[i-1].Bytes(), in.Bytes()) >= 0 {
 			return fmt.Errorf("%w: input %d (%s) after %s", ErrInputOrder, i, in, r.Inputs[i-1])
 		}
@@ -118,7 +123,7 @@ func (r *Record) SigningBytes() ([]byte, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	body, err := encMode.Marshal(r.toWire(false))
+	body, _, err := r.encode(nil)
 	if err != nil {
 		return nil, fmt.Errorf("encode record: %w", err)
 	}
@@ -133,7 +138,7 @@ func (r *Record) Encode() ([]byte, error) {
 	if len(r.Sig) == 0 {
 		return nil, fmt.Errorf("%w: unsigned record", ErrMalformed)
 	}
-	b, err := encMode.Marshal(r.toWire(true))
+	_, b, err := r.encode(r.Sig)
 	if err != nil {
 		return nil, fmt.Errorf("encode record: %w", err)
 	}

@@ -36,11 +36,11 @@ func sigError(r *Record, err error) error {
 // Open is how untrusted bytes become a record: the block must hash to c,
 // decode strictly and carry a valid signature.
 func Open(c cid.Cid, data []byte) (*Record, error) {
-	r, err := DecodeBlock(c, data)
+	r, msg, err := decodeBlock(c, data)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Verify(); err != nil {
+	if err := sigError(r, signer.Verify(r.Executor.Peer, msg, r.Sig)); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -20,12 +20,18 @@ import (
 //	o output CID                    t time, Unix seconds
 //	u executor's local user ID      v format version
 //	x incomplete (present only when true)
-type wire struct {
+//
+// The fields sorting before and after s are encoded as two maps whose
+// entries are spliced around s: one encoding pass yields both the signed
+// bytes (without s) and the block (with it).
+type wireHead struct {
 	E []byte `cbor:"e"`
 	I []link `cbor:"i"`
 	O link   `cbor:"o"`
 	P *link  `cbor:"p,omitempty"`
-	S []byte `cbor:"s,omitempty"`
+}
+
+type wireTail struct {
 	T uint64 `cbor:"t"`
 	U uint64 `cbor:"u"`
 	V uint64 `cbor:"v"`
@@ -115,26 +121,44 @@ func init() {
 	}
 }
 
-func (r *Record) toWire(withSig bool) wire {
-	w := wire{
-		E: []byte(r.Executor.Peer),
-		I: make([]link, len(r.Inputs)),
-		O: link{r.Output},
-		T: uint64(r.Time),
-		U: uint64(r.Executor.UID),
-		V: Version,
-		X: r.Incomplete,
-	}
+// encode returns the canonical encoding of the record without its
+// signature (what is signed, after the domain prefix) and, when sig is not
+// nil, with it (the block).
+func (r *Record) encode(sig []byte) (unsigned, full []byte, err error) {
+	h := wireHead{E: []byte(r.Executor.Peer), I: make([]link, len(r.Inputs)), O: link{r.Output}}
 	for i, c := range r.Inputs {
-		w.I[i] = link{c}
+		h.I[i] = link{c}
 	}
 	if r.Program.Defined() {
-		w.P = &link{r.Program}
+		h.P = &link{r.Program}
 	}
-	if withSig {
-		w.S = r.Sig
+	head, err := encMode.Marshal(h)
+	if err != nil {
+		return nil, nil, err
 	}
-	return w
+	tail, err := encMode.Marshal(wireTail{T: uint64(r.Time), U: uint64(r.Executor.UID), V: Version, X: r.Incomplete})
+	if err != nil {
+		return nil, nil, err
+	}
+	// Both maps have fewer than 24 entries: their header is one byte,
+	// 0xa0 plus the count.
+	n := int(head[0]-0xa0) + int(tail[0]-0xa0)
+	unsigned = make([]byte, 0, len(head)+len(tail))
+	unsigned = append(append(append(unsigned, byte(0xa0+n)), head[1:]...), tail[1:]...)
+	if sig == nil {
+		return unsigned, nil, nil
+	}
+	s, err := encMode.Marshal(sig)
+	if err != nil {
+		return nil, nil, err
+	}
+	full = make([]byte, 0, len(unsigned)+len(s)+2)
+	full = append(full, byte(0xa0+n+1))
+	full = append(full, head[1:]...)
+	full = append(full, 0x61, 's')
+	full = append(full, s...)
+	full = append(full, tail[1:]...)
+	return unsigned, full, nil
 }
 
 // Decode parses record bytes strictly: it refuses oversized input, unknown
@@ -142,8 +166,14 @@ func (r *Record) toWire(withSig bool) wire {
 // encoding but the canonical one. It does not check the signature: see
 // Verify. Every error wraps one of the package's sentinels.
 func Decode(data []byte) (*Record, error) {
+	r, _, err := decode(data)
+	return r, err
+}
+
+// decode is Decode that also returns the bytes the signature covers.
+func decode(data []byte) (*Record, []byte, error) {
 	if len(data) > MaxRecordSize {
-		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrTooLarge, len(data), MaxRecordSize)
+		return nil, nil, fmt.Errorf("%w: %d bytes (max %d)", ErrTooLarge, len(data), MaxRecordSize)
 	}
 	var w wireIn
 	if err := decMode.Unmarshal(data, &w); err != nil {
@@ -151,17 +181,17 @@ func Decode(data []byte) (*Record, error) {
 		var tooMany *cbor.MaxArrayElementsError
 		switch {
 		case errors.As(err, &extra):
-			return nil, fmt.Errorf("%w: %v", ErrTrailingData, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrTrailingData, err)
 		case errors.As(err, &tooMany):
-			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
 		}
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if w.V == nil {
-		return nil, fmt.Errorf("%w: missing field v (version)", ErrMalformed)
+		return nil, nil, fmt.Errorf("%w: missing field v (version)", ErrMalformed)
 	}
 	if *w.V != Version {
-		return nil, fmt.Errorf("%w: version %d (this build reads %d)", ErrVersion, *w.V, Version)
+		return nil, nil, fmt.Errorf("%w: version %d (this build reads %d)", ErrVersion, *w.V, Version)
 	}
 	for _, f := range []struct {
 		missing bool
@@ -171,26 +201,26 @@ func Decode(data []byte) (*Record, error) {
 		{w.S == nil, "s (signature)"}, {w.T == nil, "t (time)"}, {w.U == nil, "u (user ID)"},
 	} {
 		if f.missing {
-			return nil, fmt.Errorf("%w: missing field %s", ErrMalformed, f.name)
+			return nil, nil, fmt.Errorf("%w: missing field %s", ErrMalformed, f.name)
 		}
 	}
 	if *w.T > 1<<62 {
-		return nil, fmt.Errorf("%w: time %d out of range", ErrMalformed, *w.T)
+		return nil, nil, fmt.Errorf("%w: time %d out of range", ErrMalformed, *w.T)
 	}
 	if *w.U > 1<<32-1 {
-		return nil, fmt.Errorf("%w: user ID %d out of range", ErrMalformed, *w.U)
+		return nil, nil, fmt.Errorf("%w: user ID %d out of range", ErrMalformed, *w.U)
 	}
 	if len(*w.S) != 64 {
-		return nil, fmt.Errorf("%w: signature of %d bytes, want 64", ErrMalformed, len(*w.S))
+		return nil, nil, fmt.Errorf("%w: signature of %d bytes, want 64", ErrMalformed, len(*w.S))
 	}
 	if w.X != nil && !*w.X {
 		// Present only when true: a false flag would give the same record
 		// two encodings.
-		return nil, fmt.Errorf("%w: field x (incomplete) present but false", ErrNotCanonical)
+		return nil, nil, fmt.Errorf("%w: field x (incomplete) present but false", ErrNotCanonical)
 	}
 	id, err := peer.IDFromBytes(*w.E)
 	if err != nil {
-		return nil, fmt.Errorf("%w: executor: %v", ErrMalformed, err)
+		return nil, nil, fmt.Errorf("%w: executor: %v", ErrMalformed, err)
 	}
 	r := &Record{
 		Executor:   Executor{Peer: id, UID: uint32(*w.U)},
@@ -207,26 +237,31 @@ func Decode(data []byte) (*Record, error) {
 		r.Program = w.P.c
 	}
 	if err := r.validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The one encoding check that covers them all: re-encoding must give
 	// back the same bytes, or the CID would not name this record alone.
-	again, err := encMode.Marshal(r.toWire(true))
+	unsigned, again, err := r.encode(r.Sig)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if !bytes.Equal(again, data) {
-		return nil, fmt.Errorf("%w: re-encoding gives different bytes", ErrNotCanonical)
+		return nil, nil, fmt.Errorf("%w: re-encoding gives different bytes", ErrNotCanonical)
 	}
-	return r, nil
+	return r, append([]byte(signingDomain), unsigned...), nil
 }
 
 // DecodeBlock checks that data hashes to c, then decodes it.
 func DecodeBlock(c cid.Cid, data []byte) (*Record, error) {
+	r, _, err := decodeBlock(c, data)
+	return r, err
+}
+
+func decodeBlock(c cid.Cid, data []byte) (*Record, []byte, error) {
 	if err := CheckBlockCID(c, data); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return Decode(data)
+	return decode(data)
 }
 
 // CheckBlockCID reports whether data is the block c names: a dag-cbor CID

@@ -10,7 +10,7 @@ import (
 // prefix plus CIDs concatenated parse back without separators.
 const (
 	prefixRecord = 'r' // r + record CID            -> block bytes
-	prefixOutput = 'o' // o + output CID + record CID -> record time (8 bytes, big endian)
+	prefixOutput = 'o' // o + output CID + record CID -> record time (8 bytes, big endian) + block
 	prefixPath   = 'p' // p + absolute path          -> content CID
 	prefixByCID  = 'c' // c + content CID + path     -> nothing (paths of a CID)
 )

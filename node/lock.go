@@ -41,13 +41,17 @@ func lockFile(path, store string) (*os.File, error) {
 		defer f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			b, _ := io.ReadAll(io.LimitReader(f, 32))
-			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			line, _, _ := strings.Cut(string(b), "\n")
+			pid, _ := strconv.Atoi(strings.TrimSpace(line))
 			return nil, &StoreInUseError{Path: store, PID: pid}
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	// Overwrite, then cut: a reader never sees an empty file, only our
+	// pid line (possibly followed by the tail of an older one).
+	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
+	if _, err := f.WriteAt(pid, 0); err == nil {
+		_ = f.Truncate(int64(len(pid)))
 	}
 	return f, nil
 }

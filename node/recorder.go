@@ -88,7 +88,7 @@ func (r *Recorder) Record(run Run) ([]Output, error) {
 			Executor:   lineage.Executor{UID: run.UID},
 			Program:    run.Program,
 			Output:     c,
-			Inputs:     inputs,
+			Inputs:     withoutCID(inputs, c),
 			Time:       st.ModTime().Unix(),
 			Incomplete: run.Incomplete,
 		}
@@ -106,6 +106,18 @@ func (r *Recorder) Record(run Run) ([]Output, error) {
 	return outs, nil
 }
 
+// withoutCID drops c from cs: a copy's output has the content of its input,
+// and a record never names its output among its inputs.
+func withoutCID(cs []cid.Cid, c cid.Cid) []cid.Cid {
+	out := make([]cid.Cid, 0, len(cs))
+	for _, x := range cs {
+		if !x.Equals(c) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 // Ancestry collects the blocks of every stored record in the ancestry of
 // output, breadth first, each once. roots are the records claiming output.
 func (s *Store) Ancestry(output cid.Cid) (roots []cid.Cid, blocks []lineage.Block, err error) {
@@ -119,10 +131,7 @@ func (s *Store) Ancestry(output cid.Cid) (roots []cid.Cid, blocks []lineage.Bloc
 			return nil, nil, err
 		}
 		for _, cl := range claims {
-			data, err := s.Get(cl.Record)
-			if err != nil {
-				return nil, nil, err
-			}
+			data := cl.Data
 			rec, err := lineage.Decode(data)
 			if err != nil {
 				return nil, nil, fmt.Errorf("stored record %s: %w", cl.Record, err)

@@ -31,6 +31,8 @@ type Store struct {
 // StoreDir is the store's directory inside a node's home.
 const StoreDir = "store"
 
+const blockCacheSize = 64 << 20
+
 // OpenStore opens (creating if needed) the store in home. A store owned by
 // another process yields a *StoreInUseError naming its pid.
 func OpenStore(home string) (*Store, error) {
@@ -42,7 +44,12 @@ func OpenStore(home string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{}})
+	// Records are small and verification reads many of them: a block
+	// cache larger than pebble's 8 MiB default keeps a big ancestry in
+	// memory.
+	cache := pebble.NewCache(blockCacheSize)
+	defer cache.Unref()
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{}, Cache: cache})
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -94,7 +101,9 @@ func (s *Store) Put(blocks []lineage.Block, paths map[string]cid.Cid) (int, erro
 		if err := b.Set(recordKey(blk.CID), blk.Data, nil); err != nil {
 			return 0, err
 		}
-		if err := b.Set(outputKey(recs[i].Output, blk.CID), encodeTime(recs[i].Time), nil); err != nil {
+		// The index entry carries the block too: Resolve, the hot path of
+		// every verification, then reads one key range and nothing else.
+		if err := b.Set(outputKey(recs[i].Output, blk.CID), append(encodeTime(recs[i].Time), blk.Data...), nil); err != nil {
 			return 0, err
 		}
 	}
@@ -165,6 +174,7 @@ func (s *Store) Get(c cid.Cid) ([]byte, error) {
 type Claim struct {
 	Record cid.Cid
 	Time   int64
+	Data   []byte
 }
 
 // Claims lists the stored records whose output is out, newest first.
@@ -177,16 +187,15 @@ func (s *Store) Claims(out cid.Cid) ([]Claim, error) {
 	defer it.Close()
 	var claims []Claim
 	for it.First(); it.Valid(); it.Next() {
-		rest := it.Key()[len(prefix):]
-		_, rc, err := cid.CidFromBytes(rest)
+		_, rc, err := cid.CidFromBytes(it.Key()[len(prefix):])
 		if err != nil {
 			return nil, fmt.Errorf("corrupt index entry for %s: %w", out, err)
 		}
 		v := it.Value()
-		if len(v) != 8 {
-			return nil, fmt.Errorf("corrupt index entry for %s: time of %d bytes", out, len(v))
+		if len(v) < 8 {
+			return nil, fmt.Errorf("corrupt index entry for %s: %d bytes", out, len(v))
 		}
-		claims = append(claims, Claim{Record: rc, Time: int64(binary.BigEndian.Uint64(v))})
+		claims = append(claims, Claim{Record: rc, Time: int64(binary.BigEndian.Uint64(v)), Data: slices.Clone(v[8:])})
 	}
 	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("read index: %w", err)
@@ -207,13 +216,9 @@ func (s *Store) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block, erro
 	if err != nil {
 		return nil, err
 	}
-	blocks := make([]lineage.Block, 0, len(claims))
-	for _, c := range claims {
-		data, err := s.Get(c.Record)
-		if err != nil {
-			return nil, err
-		}
-		blocks = append(blocks, lineage.Block{CID: c.Record, Data: data})
+	blocks := make([]lineage.Block, len(claims))
+	for i, c := range claims {
+		blocks[i] = lineage.Block{CID: c.Record, Data: c.Data}
 	}
 	return blocks, nil
 }

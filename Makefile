@@ -1,0 +1,36 @@
+# bonsai: see README.md. `make demo` runs the main job, `make test` the tests.
+GO      ?= go
+BIN     := bin/bonsai
+PKGS    := ./...
+
+.PHONY: all build test bench demo lint fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/bonsai
+
+# The tests. Root-only tests (eBPF, later) run when CI runs this as root.
+test:
+	$(GO) test -count=1 -timeout 12m $(PKGS)
+
+# Go benchmarks plus the summary table (see scripts/bench.sh).
+bench:
+	scripts/bench.sh
+
+# The main job end to end, in a temporary home.
+demo: build
+	scripts/demo.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) mod tidy -diff
+
+# Fuzz the decoders for a while (the seed corpus also runs in `make test`).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./lineage -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin .bench
