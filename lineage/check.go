@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -159,28 +158,10 @@ func setOf[T comparable](xs []T) map[T]bool {
 }
 
 // fetch resolves and verifies the ancestry breadth first, so each node gets
-// its shortest depth and a level's nodes run in parallel. The workers live
-// for the whole check: goroutines started per level would each grow a stack
-// for the signature arithmetic again.
+// its shortest depth and a level's nodes run in parallel. Workers take nodes
+// from a shared counter rather than a channel: a hand-off per node between
+// OS threads costs as much as the work on a small VM.
 func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
-	var (
-		work    = make(chan *Node, c.opts.Parallelism)
-		level   sync.WaitGroup
-		errOnce sync.Once
-		failed  error
-	)
-	for range c.opts.Parallelism {
-		go func() {
-			for n := range work {
-				if err := c.resolveNode(ctx, n); err != nil {
-					errOnce.Do(func() { failed = err })
-				}
-				level.Done()
-			}
-		}()
-	}
-	defer close(work)
-
 	r := c.result
 	frontier := []cid.Cid{target}
 	r.Nodes[target] = &Node{Output: target}
@@ -196,24 +177,23 @@ func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
 			}
 			break
 		}
-		sent := 0
+		var todo []*Node
 		for _, out := range frontier {
 			n := r.Nodes[out]
 			if err := ctx.Err(); err != nil {
 				n.Verdict, n.Reason = LimitReached, "not checked: "+err.Error()
 				continue
 			}
-			if r.Records+sent >= c.opts.MaxRecords {
+			if r.Records+len(todo) >= c.opts.MaxRecords {
 				n.Verdict, n.Reason = LimitReached, fmt.Sprintf("not checked: record budget of %d spent", c.opts.MaxRecords)
 				continue
 			}
-			sent++
-			level.Add(1)
-			work <- n
+			todo = append(todo, n)
 		}
-		level.Wait()
-		if failed != nil {
-			return failed
+		errs := make([]error, len(todo))
+		parallelN(len(todo), c.opts.Parallelism, func(i int) { errs[i] = c.resolveNode(ctx, todo[i]) })
+		if err := errors.Join(errs...); err != nil {
+			return err
 		}
 		var next []cid.Cid
 		for _, out := range frontier {

@@ -51,15 +51,16 @@ func Open(c cid.Cid, data []byte) (*Record, error) {
 func OpenAll(blocks []Block) ([]*Record, []error) {
 	recs := make([]*Record, len(blocks))
 	errs := make([]error, len(blocks))
-	parallel(len(blocks), func(i int) {
+	parallelN(len(blocks), runtime.GOMAXPROCS(0), func(i int) {
 		recs[i], errs[i] = Open(blocks[i].CID, blocks[i].Data)
 	})
 	return recs, errs
 }
 
-// parallel runs f(0..n-1) on GOMAXPROCS goroutines.
-func parallel(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
+// parallelN runs f(0..n-1) on up to workers goroutines, which take indexes
+// from a shared counter; with one item or one worker it runs inline.
+func parallelN(n, workers int, f func(i int)) {
+	workers = min(workers, n)
 	if workers <= 1 {
 		for i := range n {
 			f(i)

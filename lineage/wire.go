@@ -58,22 +58,35 @@ type link struct{ c cid.Cid }
 
 const cidTag = 42
 
+// linkHeader is tag 42 (0xd8 0x2a) and the head of a byte string whose
+// length takes one byte (0x58 n): every CID bonsai accepts is 24 to 255
+// bytes long with its prefix, so this is the minimal encoding.
+var linkHeader = [...]byte{0xd8, cidTag, 0x58}
+
+// MarshalCBOR writes the link directly: it runs for every input of every
+// record, and the generic tag encoder allocates several times per call.
 func (l link) MarshalCBOR() ([]byte, error) {
-	return encMode.Marshal(cbor.Tag{Number: cidTag, Content: append([]byte{0}, l.c.Bytes()...)})
+	b := l.c.Bytes()
+	if n := len(b) + 1; n < 24 || n > 255 {
+		return nil, fmt.Errorf("CID of %d bytes: length outside 23..254", len(b))
+	}
+	out := make([]byte, 0, len(linkHeader)+2+len(b))
+	out = append(out, linkHeader[:]...)
+	out = append(out, byte(len(b)+1), 0)
+	return append(out, b...), nil
 }
 
 func (l *link) UnmarshalCBOR(data []byte) error {
-	var t cbor.RawTag
-	if err := decMode.Unmarshal(data, &t); err != nil {
-		return fmt.Errorf("CID: %w", err)
+	// fxamacker has checked that data is one well-formed item; anything
+	// but the minimal tag-42 byte string is refused here and, failing
+	// that, by the canonical re-encoding check.
+	if len(data) < len(linkHeader)+1 || data[0] != 0xd8 || data[1] != cidTag {
+		return errors.New("CID: not a tag-42 link")
 	}
-	if t.Number != cidTag {
-		return fmt.Errorf("CID: tag %d, want %d", t.Number, cidTag)
+	if data[2] != 0x58 || int(data[3]) != len(data)-4 {
+		return errors.New("CID: tag content is not a minimal byte string of 24..255 bytes")
 	}
-	var raw []byte
-	if err := decMode.Unmarshal(t.Content, &raw); err != nil {
-		return fmt.Errorf("CID: tag content: %w", err)
-	}
+	raw := data[4:]
 	if len(raw) < 2 || raw[0] != 0 {
 		return errors.New("CID: missing identity multibase prefix")
 	}

@@ -144,6 +144,18 @@ func (s *Store) setPath(b *pebble.Batch, path string, c cid.Cid) error {
 	return b.Set(byCIDKey(c, path), nil, nil)
 }
 
+// Compact flushes the memtable and compacts the whole key space, so reads
+// that follow touch one sorted run instead of many fresh files.
+func (s *Store) Compact(ctx context.Context) error {
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("flush store: %w", err)
+	}
+	if err := s.db.Compact(ctx, []byte{0}, []byte{0xff}, true); err != nil {
+		return fmt.Errorf("compact store: %w", err)
+	}
+	return nil
+}
+
 // Has reports whether the record c is stored.
 func (s *Store) Has(c cid.Cid) (bool, error) {
 	_, closer, err := s.db.Get(recordKey(c))
