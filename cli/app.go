@@ -39,11 +39,13 @@ func New(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			initCommand(), idCommand(), hashCommand(), recordCommand(),
 			verifyCommand(), showCommand(), logCommand(), importCommand(), exportCommand(),
+			daemonCommand(), statusCommand(), swarmKeyCommand(),
 		},
 		// Errors are printed once, as one line, by exitCode.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsageError,
 	}
+	app.Commands = append(app.Commands, pinCommands()...)
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsageError
 	}

@@ -47,7 +47,7 @@ func importCommand() *cli.Command {
 				}
 				all = append(all, blocks...)
 			}
-			st, err := openStore(c)
+			st, err := openBackend(c)
 			if err != nil {
 				return err
 			}
@@ -117,7 +117,7 @@ func exportCommand() *cli.Command {
 			if c.String("car") == "" {
 				return usagef("export needs --car OUT")
 			}
-			out, _, st, err := targetAndStore(c, "export")
+			out, _, st, err := targetAndBackend(c, "export")
 			if err != nil {
 				return err
 			}

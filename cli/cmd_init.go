@@ -2,11 +2,9 @@ package cli
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
-	"github.com/bonsai-lineage/bonsai/signer"
 	"github.com/urfave/cli/v2"
 )
 
@@ -24,18 +22,8 @@ func initCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(h, 0o700); err != nil {
-				return fmt.Errorf("create home: %w", err)
-			}
-			k, created, err := signer.LoadOrCreate(keyPath(h))
+			k, created, err := node.Init(h)
 			if err != nil {
-				return err
-			}
-			st, err := node.OpenStore(h)
-			if err != nil {
-				return err
-			}
-			if err := st.Close(); err != nil {
 				return err
 			}
 			if created {
@@ -51,7 +39,22 @@ func idCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "id",
 		Usage: "print the node's peer ID (its public identity)",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "addrs", Usage: "print the running daemon's dialable multiaddrs (with /p2p/PEERID), one a line"}},
 		Action: func(c *cli.Context) error {
+			if c.Bool("addrs") {
+				api, err := daemonAPI(c)
+				if err != nil {
+					return err
+				}
+				var info node.APIInfo
+				if err := api.do(c.Context, "GET", "/v1/id", nil, &info); err != nil {
+					return err
+				}
+				for _, a := range info.Addrs {
+					fmt.Fprintln(c.App.Writer, a)
+				}
+				return nil
+			}
 			k, err := loadKey(c)
 			if err != nil {
 				return err

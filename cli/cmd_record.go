@@ -139,7 +139,7 @@ func runRecord(c *cli.Context) error {
 			return fmt.Errorf("run %s: %w", ra.cmd[0], err)
 		}
 	}
-	st, err := openStore(c)
+	st, err := openBackend(c)
 	if err != nil {
 		return err
 	}

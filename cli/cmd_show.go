@@ -33,7 +33,7 @@ func runShow(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: not a CID: %w", c.Args().First(), err)
 	}
-	st, err := openStore(c)
+	st, err := openBackend(c)
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func runShow(c *cli.Context) error {
 	return nil
 }
 
-func pathSuffix(st *node.Store, c cid.Cid) string {
+func pathSuffix(st backend, c cid.Cid) string {
 	paths, err := st.PathsOf(c)
 	if err != nil || len(paths) == 0 {
 		return ""
@@ -109,7 +109,7 @@ func logCommand() *cli.Command {
 		ArgsUsage: "FILE|CID",
 		Flags:     []cli.Flag{jsonFlag, hashFlag},
 		Action: func(c *cli.Context) error {
-			out, _, st, err := targetAndStore(c, "log")
+			out, _, st, err := targetAndBackend(c, "log")
 			if err != nil {
 				return err
 			}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
-	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/urfave/cli/v2"
@@ -47,7 +46,7 @@ func runVerify(c *cli.Context) error {
 		}
 		opts.Trusted = append(opts.Trusted, id)
 	}
-	target, path, st, err := targetAndStore(c, "verify")
+	target, path, st, err := targetAndBackend(c, "verify")
 	if err != nil {
 		return err
 	}
@@ -79,7 +78,7 @@ func runVerify(c *cli.Context) error {
 }
 
 // pathsOf maps every node of the result to a local path when one is known.
-func pathsOf(st *node.Store, res *lineage.Result, target cid.Cid, targetPath string) (map[cid.Cid]string, error) {
+func pathsOf(st backend, res *lineage.Result, target cid.Cid, targetPath string) (map[cid.Cid]string, error) {
 	paths := map[cid.Cid]string{}
 	for _, c := range res.Order {
 		known, err := st.PathsOf(c)

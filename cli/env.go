@@ -86,9 +86,9 @@ func target(arg string, code uint64) (c cid.Cid, path string, err error) {
 	return c, "", nil
 }
 
-// targetAndStore reads a command's one FILE|CID argument and opens the
-// store; the caller closes it.
-func targetAndStore(c *cli.Context, command string) (cid.Cid, string, *node.Store, error) {
+// targetAndBackend reads a command's one FILE|CID argument and opens the
+// node's backend; the caller closes it.
+func targetAndBackend(c *cli.Context, command string) (cid.Cid, string, backend, error) {
 	if c.NArg() != 1 {
 		return cid.Undef, "", nil, usagef("%s needs exactly one FILE or CID", command)
 	}
@@ -100,7 +100,7 @@ func targetAndStore(c *cli.Context, command string) (cid.Cid, string, *node.Stor
 	if err != nil {
 		return cid.Undef, "", nil, err
 	}
-	st, err := openStore(c)
+	st, err := openBackend(c)
 	if err != nil {
 		return cid.Undef, "", nil, err
 	}

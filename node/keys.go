@@ -13,6 +13,9 @@ const (
 	prefixOutput = 'o' // o + output CID + record CID -> record time (8 bytes, big endian) + block
 	prefixPath   = 'p' // p + absolute path          -> content CID
 	prefixByCID  = 'c' // c + content CID + path     -> nothing (paths of a CID)
+	prefixMeta   = 'm' // m + record CID             -> origin (1 byte) + stored-at Unix seconds (8 bytes)
+	prefixOutbox = 'x' // x + record CID             -> outbox entry (see outbox.go)
+	prefixPin    = 'n' // n + output CID             -> pin entry (see pins.go)
 )
 
 func key(prefix byte, parts ...[]byte) []byte {

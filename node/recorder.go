@@ -9,9 +9,15 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
+// Sink is where a Recorder puts records: the store, or the daemon's local
+// API when a daemon owns the store.
+type Sink interface {
+	Put(blocks []lineage.Block, paths map[string]cid.Cid) (int, error)
+}
+
 // Recorder turns observed runs into signed, stored records.
 type Recorder struct {
-	Store *Store
+	Store Sink
 	Key   lineage.Signer
 	// Hash is the multihash function of content CIDs (default sha2-256).
 	Hash uint64

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/cockroachdb/pebble/v2"
@@ -22,10 +24,13 @@ var ErrNotFound = errors.New("record not in local store")
 
 // Store is a node's pebble store. One process owns it at a time.
 type Store struct {
-	db     *pebble.DB
-	lock   *os.File
-	dir    string
-	closed bool
+	// writeMu serializes writers: Put reads (Has, the path index) before
+	// it writes, and the daemon writes from several goroutines.
+	writeMu sync.Mutex
+	db      *pebble.DB
+	lock    *os.File
+	dir     string
+	closed  bool
 }
 
 // StoreDir is the store's directory inside a node's home.
@@ -74,30 +79,71 @@ func (s *Store) Close() error {
 // Dir is the store's directory.
 func (s *Store) Dir() string { return s.dir }
 
+// Origin says why a node holds a record.
+type Origin byte
+
+const (
+	// OriginOwn: signed on this node (or imported by its user); published
+	// by the outbox and never collected.
+	OriginOwn Origin = 'o'
+	// OriginCached: fetched from a peer for a verification or received as
+	// a DHT replica; collected by GC beyond the kept levels unless pinned.
+	OriginCached Origin = 'c'
+)
+
 // Put verifies every block (CID, strict decode, signature) and, only if all
 // of them pass, writes them with their output index and the given path
 // entries in one synced batch: when Put returns nil the records survive a
 // crash; when it fails nothing was written. Blocks already stored are
-// skipped. It returns how many records were new.
+// skipped. New records are the node's own: they enter the outbox in the
+// same batch. It returns how many records were new.
 func (s *Store) Put(blocks []lineage.Block, paths map[string]cid.Cid) (int, error) {
+	return s.put(blocks, paths, OriginOwn)
+}
+
+// PutCached stores verified copies of other nodes' records (fetched or
+// replicated to us). They are not published again and may be collected.
+func (s *Store) PutCached(blocks []lineage.Block) (int, error) {
+	return s.put(blocks, nil, OriginCached)
+}
+
+func (s *Store) put(blocks []lineage.Block, paths map[string]cid.Cid, origin Origin) (int, error) {
 	recs, errs := lineage.OpenAll(blocks)
 	for i, err := range errs {
 		if err != nil {
 			return 0, fmt.Errorf("record %s: %w", blocks[i].CID, err)
 		}
 	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
 	added := 0
+	now := time.Now().Unix()
 	for i, blk := range blocks {
 		has, err := s.Has(blk.CID)
 		if err != nil {
 			return 0, err
 		}
 		if has {
+			if origin == OriginOwn {
+				// Claiming a cached record as our own (import of an
+				// ancestry, say) keeps it from GC.
+				if err := b.Set(key(prefixMeta, blk.CID.Bytes()), metaValue(OriginOwn, now), nil); err != nil {
+					return 0, err
+				}
+			}
 			continue
 		}
 		added++
+		if err := b.Set(key(prefixMeta, blk.CID.Bytes()), metaValue(origin, now), nil); err != nil {
+			return 0, err
+		}
+		if origin == OriginOwn {
+			if err := b.Set(key(prefixOutbox, blk.CID.Bytes()), newOutboxEntry(), nil); err != nil {
+				return 0, err
+			}
+		}
 		if err := b.Set(recordKey(blk.CID), blk.Data, nil); err != nil {
 			return 0, err
 		}
@@ -120,6 +166,8 @@ func (s *Store) Put(blocks []lineage.Block, paths map[string]cid.Cid) (int, erro
 
 // SetPaths records which content each path holds now, synced.
 func (s *Store) SetPaths(paths map[string]cid.Cid) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
 	for p, c := range paths {
@@ -154,6 +202,26 @@ func (s *Store) Compact(ctx context.Context) error {
 		return fmt.Errorf("compact store: %w", err)
 	}
 	return nil
+}
+
+func metaValue(o Origin, at int64) []byte {
+	return append([]byte{byte(o)}, encodeTime(at)...)
+}
+
+// OriginOf reports why the store holds record c (ok=false: it does not).
+func (s *Store) OriginOf(c cid.Cid) (o Origin, ok bool, err error) {
+	v, closer, err := s.db.Get(key(prefixMeta, c.Bytes()))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read store: %w", err)
+	}
+	defer closer.Close()
+	if len(v) == 0 {
+		return 0, false, fmt.Errorf("corrupt metadata for %s", c)
+	}
+	return Origin(v[0]), true, nil
 }
 
 // Has reports whether the record c is stored.

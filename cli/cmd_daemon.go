@@ -1,0 +1,214 @@
+package cli
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/bonsai-lineage/bonsai/dht"
+	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/urfave/cli/v2"
+)
+
+// ConfigFile is the daemon's settings file in the home; flags win over it.
+const ConfigFile = "config.json"
+
+// daemonConfig is the config file's shape; every field is optional.
+type daemonConfig struct {
+	Listen      []string `json:"listen"`
+	Bootstrap   []string `json:"bootstrap"`
+	SwarmKey    string   `json:"swarm_key"`
+	Allow       []string `json:"allow"`
+	KeepLevels  *int     `json:"keep_levels"`
+	Replication int      `json:"replication"`
+	LogLevel    string   `json:"log_level"`
+}
+
+func daemonCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "daemon",
+		Usage: "run the node: join the swarm, publish records, serve peers and the local API",
+		Description: "Joins the lineage swarm (libp2p, Kademlia DHT under /bonsai), publishes the node's records\n" +
+			"through a durable outbox, serves records to peers, and serves the local API on\n" +
+			"HOME/api.sock (owner-only), through which every other command then works.\n" +
+			"Settings can also come from HOME/config.json (keys: listen, bootstrap, swarm_key, allow,\n" +
+			"keep_levels, replication, log_level); flags win. Stops cleanly on SIGINT or SIGTERM.",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "listen", Usage: "listen on `MULTIADDR` (repeatable; default TCP and QUIC on port 4737, all interfaces)"},
+			&cli.StringSliceFlag{Name: "bootstrap", Usage: "join through `MULTIADDR/p2p/PEERID` (repeatable)"},
+			&cli.StringFlag{Name: "swarm-key", Usage: "private swarm: pre-shared key `FILE` (TCP only; see 'bonsai swarm-key')"},
+			&cli.StringSliceFlag{Name: "allow", Usage: "admit only `PEERID` (repeatable; default anyone)"},
+			&cli.IntFlag{Name: "keep-levels", Usage: "λ: levels of others' ancestry kept below own records", Value: node.DefaultKeepLevels},
+			&cli.IntFlag{Name: "replication", Usage: "DHT replicas per record, k", Value: 20},
+			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
+		},
+		Action: runDaemon,
+	}
+}
+
+func loadDaemonConfig(h string) (daemonConfig, error) {
+	var cfg daemonConfig
+	data, err := os.ReadFile(filepath.Join(h, ConfigFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, err
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return cfg, fmt.Errorf("%s: %w", filepath.Join(h, ConfigFile), err)
+	}
+	return cfg, nil
+}
+
+func runDaemon(c *cli.Context) error {
+	h, err := home(c)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadDaemonConfig(h)
+	if err != nil {
+		return err
+	}
+	pick := func(flag string, file []string) []string {
+		if c.IsSet(flag) {
+			return c.StringSlice(flag)
+		}
+		return file
+	}
+	level := cfg.LogLevel
+	if c.IsSet("log-level") || level == "" {
+		level = c.String("log-level")
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return usagef("--log-level %q: %v", level, err)
+	}
+	logger := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: lv}))
+	opts := []node.Option{node.WithLogger(logger)}
+	if l := pick("listen", cfg.Listen); len(l) > 0 {
+		opts = append(opts, node.WithListen(l...))
+	}
+	if b := pick("bootstrap", cfg.Bootstrap); len(b) > 0 {
+		infos, err := dht.ParseAddrs(b)
+		if err != nil {
+			return usagef("--bootstrap: %v", err)
+		}
+		opts = append(opts, node.WithBootstrap(infos...))
+	}
+	keyFile := cfg.SwarmKey
+	if c.IsSet("swarm-key") {
+		keyFile = c.String("swarm-key")
+	}
+	if keyFile != "" {
+		psk, err := readSwarmKey(keyFile)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, node.WithSwarmKey(psk))
+		if !c.IsSet("listen") && len(cfg.Listen) == 0 {
+			opts = append(opts, node.WithListen(fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", dht.DefaultPort)))
+		}
+	}
+	if a := pick("allow", cfg.Allow); len(a) > 0 {
+		var ids []peer.ID
+		for _, s := range a {
+			id, err := peer.Decode(s)
+			if err != nil {
+				return usagef("--allow %s: %v", s, err)
+			}
+			ids = append(ids, id)
+		}
+		opts = append(opts, node.WithAllow(ids...))
+	}
+	keep := c.Int("keep-levels")
+	if !c.IsSet("keep-levels") && cfg.KeepLevels != nil {
+		keep = *cfg.KeepLevels
+	}
+	opts = append(opts, node.WithKeepLevels(keep))
+	repl := c.Int("replication")
+	if !c.IsSet("replication") && cfg.Replication > 0 {
+		repl = cfg.Replication
+	}
+	opts = append(opts, node.WithReplication(repl))
+
+	n, err := node.New(c.Context, h, opts...)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	apiErr := make(chan error, 1)
+	go func() { apiErr <- n.ServeAPI(c.Context) }()
+	var addrs []string
+	for _, a := range n.Swarm.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	logger.Info("daemon ready", "id", n.ID(), "addrs", addrs, "api", filepath.Join(h, node.APISocket))
+	select {
+	case <-c.Context.Done():
+		logger.Info("shutting down")
+	case err := <-apiErr:
+		if err != nil {
+			return err
+		}
+	}
+	<-apiErr
+	return n.Close()
+}
+
+// readSwarmKey reads a libp2p pre-shared key file, refusing one that
+// others can read.
+func readSwarmKey(path string) (pnet.PSK, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("swarm key: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("swarm key: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("swarm key %s has mode %04o, want 0600 (chmod 600 %s)", path, st.Mode().Perm(), path)
+	}
+	psk, err := pnet.DecodeV1PSK(f)
+	if err != nil {
+		return nil, fmt.Errorf("swarm key %s: %w", path, err)
+	}
+	return psk, nil
+}
+
+func swarmKeyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "swarm-key",
+		Usage:     "write a new pre-shared key for a private swarm to FILE (mode 0600)",
+		ArgsUsage: "FILE",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("swarm-key needs exactly one FILE")
+			}
+			var k [32]byte
+			if _, err := rand.Read(k[:]); err != nil {
+				return err
+			}
+			body := "/key/swarm/psk/1.0.0/\n/base16/\n" + hex.EncodeToString(k[:]) + "\n"
+			f, err := os.OpenFile(c.Args().First(), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return fmt.Errorf("swarm key: %w", err)
+			}
+			if _, err := f.WriteString(body); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
+		},
+	}
+}

@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/ipfs/go-cid"
+	"github.com/urfave/cli/v2"
+)
+
+// daemonAPI connects to the home's daemon, or says that one is needed.
+func daemonAPI(c *cli.Context) (*apiClient, error) {
+	h, err := home(c)
+	if err != nil {
+		return nil, err
+	}
+	api, ok := dialAPI(c.Context, h)
+	if !ok {
+		return nil, fmt.Errorf("no daemon running for %s (start 'bonsai daemon')", h)
+	}
+	return api, nil
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "where a record stands: local, published, replicated to N peers",
+		ArgsUsage: "RECORD_CID",
+		Flags:     []cli.Flag{jsonFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("status needs exactly one record CID")
+			}
+			rc, err := cid.Decode(c.Args().First())
+			if err != nil {
+				return fmt.Errorf("%s: not a CID: %w", c.Args().First(), err)
+			}
+			var st node.APIStatus
+			h, err := home(c)
+			if err != nil {
+				return err
+			}
+			if api, ok := dialAPI(c.Context, h); ok {
+				if err := api.do(c.Context, http.MethodGet, cidPath("/v1/status", rc), nil, &st); err != nil {
+					return err
+				}
+			} else {
+				s, err := openStore(c)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				if st, err = node.LocalStatus(s, rc); err != nil {
+					return err
+				}
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			w := c.App.Writer
+			if !st.Local {
+				fmt.Fprintf(w, "%s: not in the local store\n", rc)
+				return errNotVerified
+			}
+			state := "local"
+			switch {
+			case st.Replicas > 0:
+				state = fmt.Sprintf("replicated to %d peers", st.Replicas)
+			case st.Outbox == "published":
+				state = "published"
+			}
+			fmt.Fprintf(w, "%s  %s (%s record)\n", rc, state, st.Origin)
+			if st.Outbox != "" {
+				fmt.Fprintf(w, "outbox   %s, %d attempts", st.Outbox, st.Attempts)
+				if st.LastError != "" {
+					fmt.Fprintf(w, ", last error: %s", st.LastError)
+				}
+				fmt.Fprintln(w)
+			}
+			for _, p := range st.Holders {
+				fmt.Fprintf(w, "replica  %s\n", p)
+			}
+			return nil
+		},
+	}
+}
+
+func pinCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "pin",
+			Usage:     "fetch a file's whole ancestry, keep it from GC and serve it (needs the daemon)",
+			ArgsUsage: "FILE|CID",
+			Flags:     []cli.Flag{hashFlag},
+			Action: func(c *cli.Context) error {
+				out, err := targetOnly(c, "pin")
+				if err != nil {
+					return err
+				}
+				api, err := daemonAPI(c)
+				if err != nil {
+					return err
+				}
+				var p node.PinJSON
+				if err := api.do(c.Context, http.MethodPost, cidPath("/v1/pin", out), nil, &p); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "pinned %s: %d records, %d bytes\n", p.Output, p.Records, p.Bytes)
+				return nil
+			},
+		},
+		{
+			Name:      "unpin",
+			Usage:     "let a pinned ancestry be collected again",
+			ArgsUsage: "FILE|CID",
+			Flags:     []cli.Flag{hashFlag},
+			Action: func(c *cli.Context) error {
+				out, err := targetOnly(c, "unpin")
+				if err != nil {
+					return err
+				}
+				h, err := home(c)
+				if err != nil {
+					return err
+				}
+				if api, ok := dialAPI(c.Context, h); ok {
+					return api.do(c.Context, http.MethodPost, cidPath("/v1/unpin", out), nil, nil)
+				}
+				st, err := openStore(c)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				return st.Unpin(out)
+			},
+		},
+		{
+			Name:  "pins",
+			Usage: "list pinned ancestries with their record counts and bytes",
+			Flags: []cli.Flag{jsonFlag},
+			Action: func(c *cli.Context) error {
+				var pins []node.PinJSON
+				h, err := home(c)
+				if err != nil {
+					return err
+				}
+				if api, ok := dialAPI(c.Context, h); ok {
+					if err := api.do(c.Context, http.MethodGet, "/v1/pins", nil, &pins); err != nil {
+						return err
+					}
+				} else {
+					st, err := openStore(c)
+					if err != nil {
+						return err
+					}
+					defer st.Close()
+					ps, err := st.Pins()
+					if err != nil {
+						return err
+					}
+					for _, p := range ps {
+						pins = append(pins, node.PinJSONOf(p))
+					}
+				}
+				if c.Bool("json") {
+					enc := json.NewEncoder(c.App.Writer)
+					enc.SetIndent("", "  ")
+					if pins == nil {
+						pins = []node.PinJSON{}
+					}
+					return enc.Encode(pins)
+				}
+				for _, p := range pins {
+					fmt.Fprintf(c.App.Writer, "%s  %d records  %d bytes  pinned %s\n", p.Output, p.Records, p.Bytes, p.PinnedAt)
+				}
+				return nil
+			},
+		},
+	}
+}
+
+// targetOnly reads the one FILE|CID argument of a command.
+func targetOnly(c *cli.Context, command string) (cid.Cid, error) {
+	if c.NArg() != 1 {
+		return cid.Undef, usagef("%s needs exactly one FILE or CID", command)
+	}
+	code, err := hashCode(c)
+	if err != nil {
+		return cid.Undef, err
+	}
+	out, _, err := target(c.Args().First(), code)
+	return out, err
+}

@@ -1,0 +1,268 @@
+package dht
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/bonsai-lineage/bonsai/internal/testkeys"
+	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/ipfs/go-cid"
+)
+
+// -update rewrites the committed seed corpus. It is registered only when no
+// other test file of the package has registered it.
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite golden files and the fuzz seed corpus")
+	}
+}
+
+func updating() bool {
+	f := flag.Lookup("update")
+	if f == nil {
+		return false
+	}
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return false
+	}
+	on, _ := g.Get().(bool)
+	return on
+}
+
+// framed returns body behind its length prefix.
+func framed(body []byte) []byte {
+	return append(appendUvarint(nil, uint64(len(body))), body...)
+}
+
+func mustEncodeRequest(t testing.TB, r Request) []byte {
+	t.Helper()
+	b, err := encodeRequest(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mustEncodeResponse(t testing.TB, r Response) []byte {
+	t.Helper()
+	b, err := encodeResponse(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mustCBOR(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := msgEnc.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// requestSeeds are the starting points of FuzzRequestFrame, whole frames
+// as a server reads them, each named for what it probes.
+func requestSeeds(t testing.TB) map[string][]byte {
+	a, b := content("a").Bytes(), content("b").Bytes()
+	v0 := content("a").Hash() // a bare sha2-256 multihash is a CIDv0
+	records := mustEncodeRequest(t, Request{Op: OpRecords, CIDs: []cid.Cid{content("a"), content("b")}})
+	return map[string][]byte{
+		// Valid requests.
+		"valid-records":  framed(records),
+		"valid-ancestry": framed(mustEncodeRequest(t, Request{Op: OpAncestry, CIDs: []cid.Cid{content("a")}, MaxRecords: 8, MaxDepth: 3})),
+		"valid-has":      framed(mustEncodeRequest(t, Request{Op: OpHas, CIDs: []cid.Cid{content("a")}})),
+		// Framing.
+		"empty-frame":        {0x00},                                     // a zero-length body
+		"oversized-prefix":   appendUvarint(nil, MaxRequestSize+1),       // over 64 KiB
+		"endless-prefix":     bytes.Repeat([]byte{0xff}, 16),             // continuation bits forever
+		"non-minimal-prefix": append([]byte{0x81, 0x00}, records[:1]...), // 1 written in two bytes
+		"truncated-body":     framed(records)[:len(records)/2],           // prefix promises more
+		// Body shape.
+		"null-body":      framed([]byte{0xf6}),                                            // null would decode to a zero request
+		"array-body":     framed([]byte{0x82, 0x01, 0x02}),                                // not a map
+		"indefinite-map": framed([]byte{0xbf, 0x62, 'o', 'p', 0x63, 'h', 'a', 's', 0xff}), // indefinite lengths refused
+		"trailing-byte":  framed(append(bytes.Clone(records), 0x00)),                      // one item only
+		"deep-nesting":   framed(append([]byte{0xa1, 0x62, 'o', 'p'}, bytes.Repeat([]byte{0x81}, 32)...)),
+		// Fields.
+		"unknown-op":       framed(mustCBOR(t, wireRequest{Op: "delete", CIDs: [][]byte{a}})),
+		"no-cids":          framed(mustCBOR(t, wireRequest{Op: "has"})),
+		"unknown-field":    framed(mustCBOR(t, map[string]any{"op": "has", "cids": [][]byte{a}, "sort": true})),
+		"case-folded-key":  framed(mustCBOR(t, map[string]any{"OP": "has", "cids": [][]byte{a}})),
+		"duplicate-key":    framed([]byte{0xa2, 0x62, 'o', 'p', 0x63, 'h', 'a', 's', 0x62, 'o', 'p', 0x63, 'h', 'a', 's'}),
+		"huge-cids-header": framed([]byte{0xa1, 0x64, 'c', 'i', 'd', 's', 0x99, 0x02, 0x01}), // claims 513 CIDs
+		"huge-max-records": framed(mustCBOR(t, map[string]any{"op": "ancestry", "cids": [][]byte{a}, "max_records": uint64(1) << 40})),
+		"negative-depth":   framed(mustCBOR(t, map[string]any{"op": "ancestry", "cids": [][]byte{a}, "max_depth": -1})),
+		"float-depth":      framed(mustCBOR(t, map[string]any{"op": "ancestry", "cids": [][]byte{a}, "max_depth": 1.5})),
+		"text-op-as-bytes": framed(mustCBOR(t, map[string]any{"op": []byte("has"), "cids": [][]byte{a}})),
+		// CIDs.
+		"cid-v0":           framed(mustCBOR(t, wireRequest{Op: "has", CIDs: [][]byte{v0}})),
+		"cid-trailing":     framed(mustCBOR(t, wireRequest{Op: "has", CIDs: [][]byte{append(bytes.Clone(a), 0)}})),
+		"cid-truncated":    framed(mustCBOR(t, wireRequest{Op: "has", CIDs: [][]byte{a[:len(a)-1]}})),
+		"cid-as-text":      framed(mustCBOR(t, map[string]any{"op": "has", "cids": []string{content("a").String()}})),
+		"cid-tagged":       framed(append([]byte{0xa2, 0x62, 'o', 'p', 0x63, 'h', 'a', 's', 0x64, 'c', 'i', 'd', 's', 0x81, 0xd8, 0x2a, 0x58, byte(len(b))}, b...)),
+		"cid-null-element": framed(mustCBOR(t, map[string]any{"op": "has", "cids": []any{nil}})),
+	}
+}
+
+// responseSeeds are the starting points of FuzzResponseFrame, whole frames
+// as a client reads them.
+func responseSeeds(t testing.TB) map[string][]byte {
+	_, rec := signed(t, 1, "chain-0", "chain-1")
+	_, src := signed(t, 2, "chain-1")
+	flipped := lineage.Block{CID: rec.CID, Data: bytes.Clone(rec.Data)}
+	flipped.Data[len(flipped.Data)/2] ^= 0x01
+	blocks := mustEncodeResponse(t, Response{Blocks: []lineage.Block{rec, src}, Frontier: []cid.Cid{content("chain-2")}})
+	c := rec.CID.Bytes()
+	return map[string][]byte{
+		// Valid responses.
+		"valid-blocks":  framed(blocks),
+		"valid-has":     framed(mustEncodeResponse(t, Response{Has: []bool{true, false}})),
+		"valid-error":   framed(mustEncodeResponse(t, Response{Error: rateLimitedMsg})),
+		"valid-empty":   framed([]byte{0xa0}),                                                      // nothing found
+		"forged-record": framed(mustEncodeResponse(t, Response{Blocks: []lineage.Block{flipped}})), // well framed, fails lineage.Open
+		// Framing.
+		"oversized-prefix": appendUvarint(nil, MaxResponseSize+1),
+		"truncated-body":   framed(blocks)[:len(blocks)/2],
+		"trailing-byte":    framed(append(bytes.Clone(blocks), 0x00)),
+		// Body shape and fields.
+		"undefined-body":     framed([]byte{0xf7}),
+		"error-with-blocks":  framed(mustCBOR(t, wireResponse{Blocks: []wireBlock{{CID: c, Data: rec.Data}}, Error: "oops"})),
+		"null-has":           framed(mustCBOR(t, map[string]any{"has": []any{nil}})),
+		"int-has":            framed(mustCBOR(t, map[string]any{"has": []int{1}})),
+		"empty-block-data":   framed(mustCBOR(t, wireResponse{Blocks: []wireBlock{{CID: c}}})),
+		"block-extra-key":    framed(mustCBOR(t, map[string]any{"blocks": []any{map[string]any{"cid": c, "data": rec.Data, "from": "me"}}})),
+		"huge-blocks-array":  framed([]byte{0xa1, 0x66, 'b', 'l', 'o', 'c', 'k', 's', 0x9a, 0xff, 0xff, 0xff, 0xff}),                                                                                                                   // claims 2^32 blocks
+		"huge-data-header":   framed(append([]byte{0xa1, 0x66, 'b', 'l', 'o', 'c', 'k', 's', 0x81, 0xa2, 0x63, 'c', 'i', 'd', 0x58, byte(len(c))}, append(bytes.Clone(c), 0x64, 'd', 'a', 't', 'a', 0x5a, 0x00, 0x03, 0x00, 0x01)...)), // data of 192 KiB + 1, absent
+		"invalid-utf8-error": framed([]byte{0xa1, 0x65, 'e', 'r', 'r', 'o', 'r', 0x62, 0xff, 0xfe}),
+		"frontier-bad-cid":   framed(mustCBOR(t, wireResponse{Frontier: [][]byte{{0x01, 0x55}}})),
+	}
+}
+
+// FuzzRequestFrame feeds arbitrary bytes to the server's reader: it must
+// never panic, and what it accepts must encode and decode to itself.
+func FuzzRequestFrame(f *testing.F) {
+	for _, s := range requestSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		body, n, err := readFrame(bytes.NewReader(data), MaxRequestSize)
+		if err != nil {
+			return
+		}
+		if n > len(data) || len(body) > MaxRequestSize {
+			t.Fatalf("frame of %d bytes (body %d) from %d bytes", n, len(body), len(data))
+		}
+		req, err := decodeRequest(body)
+		if err != nil {
+			return
+		}
+		again, err := encodeRequest(req)
+		if err != nil {
+			t.Fatalf("accepted request does not encode: %v", err)
+		}
+		req2, err := decodeRequest(again)
+		if err != nil || !reflect.DeepEqual(req, req2) {
+			t.Fatalf("round trip: %+v -> %+v (%v)", req, req2, err)
+		}
+	})
+}
+
+// FuzzResponseFrame feeds arbitrary bytes to the client's reader: it must
+// never panic, what it accepts must round-trip, and opening the blocks
+// must not panic either.
+func FuzzResponseFrame(f *testing.F) {
+	for _, s := range responseSeeds(f) {
+		f.Add(s)
+	}
+	from := testkeys.Key(11).ID()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		body, n, err := readFrame(bytes.NewReader(data), MaxResponseSize)
+		if err != nil {
+			return
+		}
+		if n > len(data) || len(body) > MaxResponseSize {
+			t.Fatalf("frame of %d bytes (body %d) from %d bytes", n, len(body), len(data))
+		}
+		resp, err := decodeResponse(body)
+		if err != nil {
+			return
+		}
+		again, err := encodeResponse(resp)
+		if err != nil {
+			t.Fatalf("accepted response does not encode: %v", err)
+		}
+		resp2, err := decodeResponse(again)
+		if err != nil || !reflect.DeepEqual(resp, resp2) {
+			t.Fatalf("round trip: %+v -> %+v (%v)", resp, resp2, err)
+		}
+		good, bad := VerifiedBlocks(resp, from)
+		if len(good)+len(bad) != len(resp.Blocks) {
+			t.Fatalf("VerifiedBlocks: %d good + %d bad of %d blocks", len(good), len(bad), len(resp.Blocks))
+		}
+	})
+}
+
+// TestFetchFuzzCorpus keeps the committed seed corpora equal to the seeds
+// above; go test -update rewrites them.
+func TestFetchFuzzCorpus(t *testing.T) {
+	for name, seeds := range map[string]map[string][]byte{
+		"FuzzRequestFrame":  requestSeeds(t),
+		"FuzzResponseFrame": responseSeeds(t),
+	} {
+		dir := filepath.Join("testdata", "fuzz", name)
+		for seed, data := range seeds {
+			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
+			path := filepath.Join(dir, seed)
+			if updating() {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := os.ReadFile(path)
+			if err != nil || string(got) != body {
+				t.Errorf("seed %s: corpus file differs or is missing (%v); run go test ./dht -run TestFetchFuzzCorpus -update", path, err)
+			}
+		}
+	}
+}
+
+// TestFetchSeedVerdicts checks the seeds do what their names say: the
+// valid ones (and the forged record, which is well framed) decode, every
+// other one is refused with an error.
+func TestFetchSeedVerdicts(t *testing.T) {
+	accept := func(name string) bool {
+		return strings.HasPrefix(name, "valid-") || name == "forged-record"
+	}
+	decodeFrame := func(data []byte, limit int, decode func([]byte) error) error {
+		body, _, err := readFrame(bytes.NewReader(data), limit)
+		if err != nil {
+			return err
+		}
+		return decode(body)
+	}
+	for name, data := range requestSeeds(t) {
+		err := decodeFrame(data, MaxRequestSize, func(b []byte) error { _, err := decodeRequest(b); return err })
+		if accept(name) != (err == nil) {
+			t.Errorf("request seed %s: error %v", name, err)
+		}
+		t.Logf("request seed %s: %v", name, err)
+	}
+	for name, data := range responseSeeds(t) {
+		err := decodeFrame(data, MaxResponseSize, func(b []byte) error { _, err := decodeResponse(b); return err })
+		if accept(name) != (err == nil) {
+			t.Errorf("response seed %s: error %v", name, err)
+		}
+		t.Logf("response seed %s: %v", name, err)
+	}
+}

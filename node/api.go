@@ -1,0 +1,301 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/ipfs/go-cid"
+)
+
+// APISocket is the local API's unix socket inside the home.
+const APISocket = "api.sock"
+
+// maxAPIBody bounds a request to the local API.
+const maxAPIBody = 64 << 20
+
+// The local API: HTTP on a unix socket in the home, mode 0600, so only the
+// owner's processes reach it. While the daemon runs it owns the store, and
+// the CLI goes through here; verification itself still runs in the CLI over
+// a resolver backed by /v1/resolve, so the CLI trusts the daemon no more
+// than any peer.
+
+// APIBlock is a record block on the wire of the local API.
+type APIBlock struct {
+	CID  string `json:"cid"`
+	Data []byte `json:"data"`
+	From string `json:"from,omitempty"`
+}
+
+// APIPut is the body of POST /v1/put.
+type APIPut struct {
+	Blocks []APIBlock        `json:"blocks"`
+	Paths  map[string]string `json:"paths,omitempty"`
+}
+
+// APIClaim is one entry of /v1/claims.
+type APIClaim struct {
+	Record string `json:"record"`
+	Time   int64  `json:"time"`
+	Data   []byte `json:"data"`
+}
+
+// APIStatus is GET /v1/status?cid=.
+type APIStatus struct {
+	Record    string   `json:"record"`
+	Local     bool     `json:"local"`
+	Origin    string   `json:"origin,omitempty"`
+	Outbox    string   `json:"outbox,omitempty"`
+	Attempts  int      `json:"attempts,omitempty"`
+	LastError string   `json:"last_error,omitempty"`
+	Replicas  int      `json:"replicas"`
+	Holders   []string `json:"holders,omitempty"`
+}
+
+// APIInfo is GET /v1/id.
+type APIInfo struct {
+	ID    string     `json:"id"`
+	Addrs []string   `json:"addrs"`
+	Peers int        `json:"peers"`
+	Stats FetchStats `json:"stats"`
+}
+
+func toAPIBlocks(bs []lineage.Block) []APIBlock {
+	out := make([]APIBlock, len(bs))
+	for i, b := range bs {
+		out[i] = APIBlock{CID: b.CID.String(), Data: b.Data, From: b.From}
+	}
+	return out
+}
+
+// FromAPIBlocks parses blocks off the API's wire (still untrusted).
+func FromAPIBlocks(bs []APIBlock) ([]lineage.Block, error) {
+	out := make([]lineage.Block, len(bs))
+	for i, b := range bs {
+		c, err := cid.Decode(b.CID)
+		if err != nil {
+			return nil, fmt.Errorf("block %d: %w", i, err)
+		}
+		out[i] = lineage.Block{CID: c, Data: b.Data, From: b.From}
+	}
+	return out, nil
+}
+
+// ServeAPI serves the local API on home/api.sock until ctx ends.
+func (n *Node) ServeAPI(ctx context.Context) error {
+	path := filepath.Join(n.Home, APISocket)
+	// A socket left by a daemon that died: the store lock we hold proves
+	// no other daemon owns this home.
+	_ = os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("local API: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return fmt.Errorf("local API: %w", err)
+	}
+	srv := &http.Server{Handler: n.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	err = srv.Serve(l)
+	_ = os.Remove(path)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (n *Node) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/id", func(w http.ResponseWriter, r *http.Request) {
+		info := APIInfo{ID: n.ID().String(), Peers: len(n.Swarm.Host.Network().Peers()), Stats: n.Stats()}
+		for _, a := range n.Swarm.Addrs() {
+			info.Addrs = append(info.Addrs, a.String())
+		}
+		writeJSON(w, info)
+	})
+	mux.HandleFunc("POST /v1/put", func(w http.ResponseWriter, r *http.Request) {
+		var req APIPut
+		if !readJSON(w, r, &req) {
+			return
+		}
+		blocks, err := FromAPIBlocks(req.Blocks)
+		if err != nil {
+			apiError(w, http.StatusBadRequest, err)
+			return
+		}
+		paths := map[string]cid.Cid{}
+		for p, s := range req.Paths {
+			c, err := cid.Decode(s)
+			if err != nil {
+				apiError(w, http.StatusBadRequest, fmt.Errorf("path %s: %w", p, err))
+				return
+			}
+			paths[p] = c
+		}
+		added, err := n.Store.Put(blocks, paths)
+		if err != nil {
+			apiError(w, http.StatusBadRequest, err)
+			return
+		}
+		n.Notify()
+		writeJSON(w, map[string]int{"added": added})
+	})
+	mux.HandleFunc("GET /v1/resolve", n.cidHandler(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+		blocks, err := n.Resolver().Resolve(r.Context(), c)
+		if errors.Is(err, lineage.ErrUnreachable) {
+			apiError(w, http.StatusBadGateway, err)
+			return
+		}
+		if err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, toAPIBlocks(blocks))
+	}))
+	mux.HandleFunc("GET /v1/record", n.cidHandler(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+		data, err := n.Store.Get(c)
+		if errors.Is(err, ErrNotFound) {
+			apiError(w, http.StatusNotFound, err)
+			return
+		}
+		if err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, APIBlock{CID: c.String(), Data: data})
+	}))
+	mux.HandleFunc("GET /v1/claims", n.cidHandler(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+		claims, err := n.Store.Claims(c)
+		if err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		out := make([]APIClaim, len(claims))
+		for i, cl := range claims {
+			out[i] = APIClaim{Record: cl.Record.String(), Time: cl.Time, Data: cl.Data}
+		}
+		writeJSON(w, out)
+	}))
+	mux.HandleFunc("GET /v1/paths", n.cidHandler(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+		paths, err := n.Store.PathsOf(c)
+		if err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, paths)
+	}))
+	mux.HandleFunc("GET /v1/ancestry", n.cidHandler(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+		roots, blocks, err := n.Store.Ancestry(c)
+		if err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		rs := make([]string, len(roots))
+		for i, rc := range roots {
+			rs[i] = rc.String()
+		}
+		writeJSON(w, map[string]any{"roots": rs, "blocks": toAPIBlocks(blocks)})
+	}))
+	mux.HandleFunc("GET /v1/status", n.cidHandler(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+		st, err := n.Status(r.Context(), c)
+		if err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, st)
+	}))
+	mux.HandleFunc("POST /v1/pin", n.cidHandler(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+		info, err := n.Pin(r.Context(), c)
+		if err != nil {
+			apiError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, pinJSON(info))
+	}))
+	mux.HandleFunc("POST /v1/unpin", n.cidHandler(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+		if err := n.Store.Unpin(c); err != nil {
+			apiError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, map[string]string{"unpinned": c.String()})
+	}))
+	mux.HandleFunc("GET /v1/pins", func(w http.ResponseWriter, r *http.Request) {
+		pins, err := n.Store.Pins()
+		if err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		out := make([]PinJSON, len(pins))
+		for i, p := range pins {
+			out[i] = pinJSON(p)
+		}
+		writeJSON(w, out)
+	})
+	return mux
+}
+
+// PinJSON is a pin on the wire and in `bonsai pins --json`.
+type PinJSON struct {
+	Output   string   `json:"output"`
+	Roots    []string `json:"roots"`
+	Records  int      `json:"records"`
+	Bytes    int64    `json:"bytes"`
+	PinnedAt string   `json:"pinned_at"`
+}
+
+func pinJSON(p PinInfo) PinJSON {
+	j := PinJSON{Output: p.Output.String(), Records: p.Records, Bytes: p.Bytes, PinnedAt: p.PinnedAt.UTC().Format(time.RFC3339)}
+	for _, r := range p.Roots {
+		j.Roots = append(j.Roots, r.String())
+	}
+	return j
+}
+
+// PinJSONOf converts a pin for display.
+func PinJSONOf(p PinInfo) PinJSON { return pinJSON(p) }
+
+func (n *Node) cidHandler(f func(http.ResponseWriter, *http.Request, cid.Cid)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := cid.Decode(r.URL.Query().Get("cid"))
+		if err != nil {
+			apiError(w, http.StatusBadRequest, fmt.Errorf("cid: %w", err))
+			return
+		}
+		f(w, r, c)
+	}
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		apiError(w, http.StatusBadRequest, fmt.Errorf("request body: %w", err))
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func apiError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}

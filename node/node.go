@@ -1,0 +1,381 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bonsai-lineage/bonsai/dht"
+	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/signer"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
+)
+
+// DefaultKeepLevels is λ, the levels of other nodes' ancestry a node keeps
+// below its own records (Bonsai pruning).
+const DefaultKeepLevels = 2
+
+// config is what Option functions set; New applies defaults first.
+type config struct {
+	listen       []string
+	bootstrap    []peer.AddrInfo
+	swarmKey     pnet.PSK
+	allow        []peer.ID
+	replication  int
+	keepLevels   int
+	gcInterval   time.Duration
+	logger       *slog.Logger
+	autoRefresh  bool
+	fetchBatch   int
+	maxProviders int
+}
+
+// Option configures a Node.
+type Option func(*config) error
+
+func defaults() config {
+	return config{
+		keepLevels:   DefaultKeepLevels,
+		gcInterval:   10 * time.Minute,
+		logger:       slog.Default(),
+		autoRefresh:  true,
+		fetchBatch:   512,
+		maxProviders: 8,
+	}
+}
+
+// WithListen sets the listen multiaddrs (default dht.DefaultListen).
+func WithListen(addrs ...string) Option {
+	return func(c *config) error { c.listen = addrs; return nil }
+}
+
+// WithBootstrap sets the peers to join through (default none: a new swarm).
+func WithBootstrap(peers ...peer.AddrInfo) Option {
+	return func(c *config) error { c.bootstrap = peers; return nil }
+}
+
+// WithSwarmKey makes the swarm private (TCP only; default public).
+func WithSwarmKey(k pnet.PSK) Option {
+	return func(c *config) error { c.swarmKey = k; return nil }
+}
+
+// WithAllow admits only these peers (default anyone).
+func WithAllow(ids ...peer.ID) Option {
+	return func(c *config) error { c.allow = ids; return nil }
+}
+
+// WithReplication sets the DHT's k, the number of replicas of each record
+// (default 20).
+func WithReplication(k int) Option {
+	return func(c *config) error {
+		if k < 1 {
+			return fmt.Errorf("replication %d: must be at least 1", k)
+		}
+		c.replication = k
+		return nil
+	}
+}
+
+// WithKeepLevels sets λ (default DefaultKeepLevels).
+func WithKeepLevels(l int) Option {
+	return func(c *config) error {
+		if l < 0 {
+			return fmt.Errorf("keep-levels %d: must be 0 or more", l)
+		}
+		c.keepLevels = l
+		return nil
+	}
+}
+
+// WithGCInterval sets how often cached records are collected (default 10
+// minutes; 0 turns the periodic pass off).
+func WithGCInterval(d time.Duration) Option {
+	return func(c *config) error { c.gcInterval = d; return nil }
+}
+
+// WithLogger sets the structured logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// WithoutAutoRefresh turns off the DHT's periodic routing-table refresh, for
+// in-process test swarms whose background timers would only add noise.
+func WithoutAutoRefresh() Option {
+	return func(c *config) error { c.autoRefresh = false; return nil }
+}
+
+// Node is a running bonsai node: its store, identity, swarm, fetch server
+// and outbox.
+type Node struct {
+	Home   string
+	Store  *Store
+	Key    *signer.Key
+	Swarm  *dht.Swarm
+	cfg    config
+	log    *slog.Logger
+	outbox *Outbox
+	fetch  *dht.Server
+
+	provideQ chan cid.Cid
+	provides atomic.Int64 // outputs queued or being provided
+	stats    fetchStats
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed sync.Once
+}
+
+// New opens the node in home (its key and store must exist: see signer and
+// OpenStore) and joins the swarm.
+func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
+	cfg := defaults()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	key, err := signer.Load(filepath.Join(home, signer.KeyFileName))
+	if err != nil {
+		return nil, err
+	}
+	st, err := OpenStore(home)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{Home: home, Store: st, Key: key, cfg: cfg, log: cfg.logger, provideQ: make(chan cid.Cid, 4096)}
+	sw, err := dht.New(dht.Config{
+		Key:                key.PrivKey(),
+		Listen:             cfg.listen,
+		Bootstrap:          cfg.bootstrap,
+		SwarmKey:           cfg.swarmKey,
+		Allow:              cfg.allow,
+		Replication:        cfg.replication,
+		OnReplica:          n.onReplica,
+		DisableAutoRefresh: !cfg.autoRefresh,
+		Logger:             cfg.logger,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.Swarm = sw
+	n.fetch = dht.NewServer(sw.Host, storeSource{st})
+	n.outbox = NewOutbox(st, publisher{n}, WithOutboxLogger(cfg.logger))
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	if len(cfg.bootstrap) > 0 {
+		if err := sw.Bootstrap(ctx); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	n.goRun(func() { _ = n.outbox.Run(runCtx) })
+	n.goRun(func() { n.provideLoop(runCtx) })
+	if cfg.gcInterval > 0 {
+		n.goRun(func() { n.gcLoop(runCtx) })
+	}
+	return n, nil
+}
+
+func (n *Node) goRun(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// Close stops the node: background work first, then the swarm, then the
+// store (whose outbox keeps whatever was not yet published).
+func (n *Node) Close() error {
+	var err error
+	n.closed.Do(func() {
+		n.cancel()
+		n.wg.Wait()
+		if n.fetch != nil {
+			n.fetch.Close()
+		}
+		err = n.Swarm.Close()
+		if serr := n.Store.Close(); err == nil {
+			err = serr
+		}
+	})
+	return err
+}
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.Key.ID() }
+
+// Notify tells the outbox that new records are waiting.
+func (n *Node) Notify() { n.outbox.Notify() }
+
+// Recorder records on this node; new records are published by the outbox.
+func (n *Node) Recorder() *Recorder { return &Recorder{Store: nodeSink{n}, Key: n.Key} }
+
+// nodeSink stores records and wakes the outbox at once.
+type nodeSink struct{ n *Node }
+
+func (s nodeSink) Put(blocks []lineage.Block, paths map[string]cid.Cid) (int, error) {
+	added, err := s.n.Store.Put(blocks, paths)
+	if err == nil && added > 0 {
+		s.n.Notify()
+	}
+	return added, err
+}
+
+// onReplica indexes a record a peer stored on us through the DHT: this node
+// can now hand it out, so it provides its output too.
+func (n *Node) onReplica(b lineage.Block) {
+	added, err := n.Store.PutCached([]lineage.Block{b})
+	if err != nil {
+		n.log.Warn("replica not stored", "record", b.CID, "err", err)
+		return
+	}
+	if added == 0 {
+		return
+	}
+	rec, err := lineage.Decode(b.Data)
+	if err != nil {
+		return
+	}
+	n.queueProvide(rec.Output)
+}
+
+func (n *Node) queueProvide(out cid.Cid) {
+	n.provides.Add(1)
+	select {
+	case n.provideQ <- out:
+	default:
+		n.provides.Add(-1)
+		n.log.Warn("provide queue full: output not announced now", "output", out)
+	}
+}
+
+// provideLoop announces outputs one at a time: each provide is a DHT walk,
+// and a burst of replicas must not become a burst of walks.
+func (n *Node) provideLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case out := <-n.provideQ:
+			pctx, cancel := context.WithTimeout(ctx, time.Minute)
+			if err := n.Swarm.Provide(pctx, out); err != nil && ctx.Err() == nil {
+				n.log.Debug("provide failed", "output", out, "err", err)
+			}
+			cancel()
+			n.provides.Add(-1)
+		}
+	}
+}
+
+func (n *Node) gcLoop(ctx context.Context) {
+	t := time.NewTicker(n.cfg.gcInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st, err := n.Store.GC(ctx, n.cfg.keepLevels)
+			if err != nil {
+				n.log.Warn("gc failed", "err", err)
+				continue
+			}
+			n.log.Info("gc", "examined", st.Examined, "removed", st.Removed, "freed", st.BytesFreed)
+		}
+	}
+}
+
+// publisher puts own records into the DHT and provides their outputs.
+type publisher struct{ n *Node }
+
+func (p publisher) Publish(ctx context.Context, rec *lineage.Record, blk lineage.Block) (int, error) {
+	if len(p.n.Swarm.Host.Network().Peers()) == 0 {
+		return 0, errors.New("no peers connected")
+	}
+	if err := p.n.Swarm.PutRecord(ctx, blk); err != nil {
+		return 0, fmt.Errorf("put record: %w", err)
+	}
+	if err := p.n.Swarm.Provide(ctx, rec.Output); err != nil {
+		return 0, fmt.Errorf("provide output: %w", err)
+	}
+	return 0, nil
+}
+
+// storeSource serves the store over the fetch protocol.
+type storeSource struct{ st *Store }
+
+func (s storeSource) Block(c cid.Cid) ([]byte, bool, error) {
+	data, err := s.st.Get(c)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return data, true, nil
+}
+
+func (s storeSource) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block, error) {
+	return s.st.Resolve(ctx, out)
+}
+
+// WaitIdle waits until every replica this node received is indexed and
+// every output it queued is provided: after the publishers' Flush, it is
+// how a swarm settles before a test or benchmark measures it.
+func (n *Node) WaitIdle(ctx context.Context) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for n.Swarm.PendingReplicas() > 0 || n.provides.Load() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("node %s not idle: %w", n.ID(), ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Flush publishes every pending record of the outbox now, whatever its
+// backoff, and returns how many it published: for tests, benchmarks and
+// anyone who must know the swarm has the records before going on.
+func (n *Node) Flush(ctx context.Context) (int, error) {
+	done := 0
+	far := time.Now().Add(24 * 365 * time.Hour)
+	for {
+		due, err := n.Store.DueOutbox(far, 256)
+		if err != nil {
+			return done, err
+		}
+		if len(due) == 0 {
+			return done, nil
+		}
+		for _, e := range due {
+			data, err := n.Store.Get(e.Record)
+			if err != nil {
+				return done, err
+			}
+			rec, err := lineage.Decode(data)
+			if err != nil {
+				return done, fmt.Errorf("stored record %s: %w", e.Record, err)
+			}
+			replicas, err := publisher{n}.Publish(ctx, rec, lineage.Block{CID: e.Record, Data: data})
+			if err != nil {
+				_ = n.Store.MarkFailed(e.Record, err, time.Now())
+				return done, fmt.Errorf("publish %s: %w", e.Record, err)
+			}
+			if err := n.Store.MarkPublished(e.Record, time.Now(), replicas); err != nil {
+				return done, err
+			}
+			done++
+		}
+	}
+}
