@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/ipfs/go-cid"
@@ -60,6 +62,7 @@ const (
 	rateLimitedMsg = "rate limited"
 	internalMsg    = "internal error"
 	closingMsg     = "server closing"
+	timeoutMsg     = "request timed out"
 )
 
 // ErrRateLimited matches (errors.Is) the *RemoteError of a server that
@@ -76,7 +79,8 @@ type RemoteError struct {
 	Msg  string
 }
 
-func (e *RemoteError) Error() string { return fmt.Sprintf("peer %s replied: %s", e.Peer, e.Msg) }
+// Error quotes the peer's text: it is untrusted.
+func (e *RemoteError) Error() string { return fmt.Sprintf("peer %s replied: %q", e.Peer, e.Msg) }
 
 // Is makes errors.Is(err, ErrRateLimited) true for a rate-limit refusal.
 func (e *RemoteError) Is(target error) bool {
@@ -245,8 +249,11 @@ func (s *Server) handle(st network.Stream) {
 	resp, err := s.serve(work, req)
 	if err != nil {
 		msg := internalMsg
-		if s.ctx.Err() != nil {
+		switch {
+		case s.ctx.Err() != nil:
 			msg = closingMsg
+		case work.Err() != nil:
+			msg = timeoutMsg
 		}
 		slog.Debug("fetch: serve", "peer", remote, "op", req.Op, "err", err)
 		resp = &Response{Error: msg}
@@ -255,9 +262,7 @@ func (s *Server) handle(st network.Stream) {
 }
 
 func (s *Server) reply(st network.Stream, remote peer.ID, resp *Response) {
-	if len(resp.Error) > MaxErrorLen {
-		resp.Error = resp.Error[:MaxErrorLen]
-	}
+	resp.Error = clipError(resp.Error)
 	body, err := encodeResponse(resp)
 	if err != nil {
 		slog.Debug("fetch: encode response", "peer", remote, "err", err)
@@ -269,6 +274,21 @@ func (s *Server) reply(st network.Stream, remote peer.ID, resp *Response) {
 		return
 	}
 	st.Close()
+}
+
+// clipError makes an error text fit the wire: valid UTF-8 (decoder errors
+// may quote the request's bytes) and at most MaxErrorLen bytes, cut at a
+// rune boundary.
+func clipError(msg string) string {
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	if len(msg) <= MaxErrorLen {
+		return msg
+	}
+	n := MaxErrorLen
+	for n > 0 && !utf8.RuneStart(msg[n]) {
+		n--
+	}
+	return msg[:n]
 }
 
 // budget tracks what a response may still take.
@@ -639,7 +659,7 @@ func answers(req *Request, resp *Response) error {
 		}
 		return nil
 	case OpRecords:
-		asked := setOf(req.CIDs)
+		asked := cidSetOf(req.CIDs)
 		for _, b := range resp.Blocks {
 			if !asked[b.CID] {
 				return fmt.Errorf("record %s was not asked for", b.CID)
@@ -651,7 +671,7 @@ func answers(req *Request, resp *Response) error {
 			}
 		}
 	case OpByOutput:
-		asked := setOf(req.CIDs)
+		asked := cidSetOf(req.CIDs)
 		for _, c := range resp.Frontier {
 			if !asked[c] {
 				return fmt.Errorf("frontier %s was not asked for", c)
@@ -667,7 +687,7 @@ func answers(req *Request, resp *Response) error {
 	return nil
 }
 
-func setOf(cs []cid.Cid) map[cid.Cid]bool {
+func cidSetOf(cs []cid.Cid) map[cid.Cid]bool {
 	m := make(map[cid.Cid]bool, len(cs))
 	for _, c := range cs {
 		m[c] = true

@@ -23,7 +23,7 @@ func init() {
 	}
 }
 
-func updating() bool {
+func updateCorpus() bool {
 	f := flag.Lookup("update")
 	if f == nil {
 		return false
@@ -37,7 +37,7 @@ func updating() bool {
 }
 
 // framed returns body behind its length prefix.
-func framed(body []byte) []byte {
+func framedBody(body []byte) []byte {
 	return append(appendUvarint(nil, uint64(len(body))), body...)
 }
 
@@ -71,78 +71,78 @@ func mustCBOR(t testing.TB, v any) []byte {
 // requestSeeds are the starting points of FuzzRequestFrame, whole frames
 // as a server reads them, each named for what it probes.
 func requestSeeds(t testing.TB) map[string][]byte {
-	a, b := content("a").Bytes(), content("b").Bytes()
-	v0 := content("a").Hash() // a bare sha2-256 multihash is a CIDv0
-	records := mustEncodeRequest(t, Request{Op: OpRecords, CIDs: []cid.Cid{content("a"), content("b")}})
+	a, b := outputCID("a").Bytes(), outputCID("b").Bytes()
+	v0 := outputCID("a").Hash() // a bare sha2-256 multihash is a CIDv0
+	records := mustEncodeRequest(t, Request{Op: OpRecords, CIDs: []cid.Cid{outputCID("a"), outputCID("b")}})
 	return map[string][]byte{
 		// Valid requests.
-		"valid-records":  framed(records),
-		"valid-ancestry": framed(mustEncodeRequest(t, Request{Op: OpAncestry, CIDs: []cid.Cid{content("a")}, MaxRecords: 8, MaxDepth: 3})),
-		"valid-has":      framed(mustEncodeRequest(t, Request{Op: OpHas, CIDs: []cid.Cid{content("a")}})),
+		"valid-records":  framedBody(records),
+		"valid-ancestry": framedBody(mustEncodeRequest(t, Request{Op: OpAncestry, CIDs: []cid.Cid{outputCID("a")}, MaxRecords: 8, MaxDepth: 3})),
+		"valid-has":      framedBody(mustEncodeRequest(t, Request{Op: OpHas, CIDs: []cid.Cid{outputCID("a")}})),
 		// Framing.
 		"empty-frame":        {0x00},                                     // a zero-length body
 		"oversized-prefix":   appendUvarint(nil, MaxRequestSize+1),       // over 64 KiB
 		"endless-prefix":     bytes.Repeat([]byte{0xff}, 16),             // continuation bits forever
 		"non-minimal-prefix": append([]byte{0x81, 0x00}, records[:1]...), // 1 written in two bytes
-		"truncated-body":     framed(records)[:len(records)/2],           // prefix promises more
+		"truncated-body":     framedBody(records)[:len(records)/2],       // prefix promises more
 		// Body shape.
-		"null-body":      framed([]byte{0xf6}),                                            // null would decode to a zero request
-		"array-body":     framed([]byte{0x82, 0x01, 0x02}),                                // not a map
-		"indefinite-map": framed([]byte{0xbf, 0x62, 'o', 'p', 0x63, 'h', 'a', 's', 0xff}), // indefinite lengths refused
-		"trailing-byte":  framed(append(bytes.Clone(records), 0x00)),                      // one item only
-		"deep-nesting":   framed(append([]byte{0xa1, 0x62, 'o', 'p'}, bytes.Repeat([]byte{0x81}, 32)...)),
+		"null-body":      framedBody([]byte{0xf6}),                                            // null would decode to a zero request
+		"array-body":     framedBody([]byte{0x82, 0x01, 0x02}),                                // not a map
+		"indefinite-map": framedBody([]byte{0xbf, 0x62, 'o', 'p', 0x63, 'h', 'a', 's', 0xff}), // indefinite lengths refused
+		"trailing-byte":  framedBody(append(bytes.Clone(records), 0x00)),                      // one item only
+		"deep-nesting":   framedBody(append([]byte{0xa1, 0x62, 'o', 'p'}, bytes.Repeat([]byte{0x81}, 32)...)),
 		// Fields.
-		"unknown-op":       framed(mustCBOR(t, wireRequest{Op: "delete", CIDs: [][]byte{a}})),
-		"no-cids":          framed(mustCBOR(t, wireRequest{Op: "has"})),
-		"unknown-field":    framed(mustCBOR(t, map[string]any{"op": "has", "cids": [][]byte{a}, "sort": true})),
-		"case-folded-key":  framed(mustCBOR(t, map[string]any{"OP": "has", "cids": [][]byte{a}})),
-		"duplicate-key":    framed([]byte{0xa2, 0x62, 'o', 'p', 0x63, 'h', 'a', 's', 0x62, 'o', 'p', 0x63, 'h', 'a', 's'}),
-		"huge-cids-header": framed([]byte{0xa1, 0x64, 'c', 'i', 'd', 's', 0x99, 0x02, 0x01}), // claims 513 CIDs
-		"huge-max-records": framed(mustCBOR(t, map[string]any{"op": "ancestry", "cids": [][]byte{a}, "max_records": uint64(1) << 40})),
-		"negative-depth":   framed(mustCBOR(t, map[string]any{"op": "ancestry", "cids": [][]byte{a}, "max_depth": -1})),
-		"float-depth":      framed(mustCBOR(t, map[string]any{"op": "ancestry", "cids": [][]byte{a}, "max_depth": 1.5})),
-		"text-op-as-bytes": framed(mustCBOR(t, map[string]any{"op": []byte("has"), "cids": [][]byte{a}})),
+		"unknown-op":       framedBody(mustCBOR(t, wireRequest{Op: "delete", CIDs: [][]byte{a}})),
+		"no-cids":          framedBody(mustCBOR(t, wireRequest{Op: "has"})),
+		"unknown-field":    framedBody(mustCBOR(t, map[string]any{"op": "has", "cids": [][]byte{a}, "sort": true})),
+		"case-folded-key":  framedBody(mustCBOR(t, map[string]any{"OP": "has", "cids": [][]byte{a}})),
+		"duplicate-key":    framedBody([]byte{0xa2, 0x62, 'o', 'p', 0x63, 'h', 'a', 's', 0x62, 'o', 'p', 0x63, 'h', 'a', 's'}),
+		"huge-cids-header": framedBody([]byte{0xa1, 0x64, 'c', 'i', 'd', 's', 0x99, 0x02, 0x01}), // claims 513 CIDs
+		"huge-max-records": framedBody(mustCBOR(t, map[string]any{"op": "ancestry", "cids": [][]byte{a}, "max_records": uint64(1) << 40})),
+		"negative-depth":   framedBody(mustCBOR(t, map[string]any{"op": "ancestry", "cids": [][]byte{a}, "max_depth": -1})),
+		"float-depth":      framedBody(mustCBOR(t, map[string]any{"op": "ancestry", "cids": [][]byte{a}, "max_depth": 1.5})),
+		"text-op-as-bytes": framedBody(mustCBOR(t, map[string]any{"op": []byte("has"), "cids": [][]byte{a}})),
 		// CIDs.
-		"cid-v0":           framed(mustCBOR(t, wireRequest{Op: "has", CIDs: [][]byte{v0}})),
-		"cid-trailing":     framed(mustCBOR(t, wireRequest{Op: "has", CIDs: [][]byte{append(bytes.Clone(a), 0)}})),
-		"cid-truncated":    framed(mustCBOR(t, wireRequest{Op: "has", CIDs: [][]byte{a[:len(a)-1]}})),
-		"cid-as-text":      framed(mustCBOR(t, map[string]any{"op": "has", "cids": []string{content("a").String()}})),
-		"cid-tagged":       framed(append([]byte{0xa2, 0x62, 'o', 'p', 0x63, 'h', 'a', 's', 0x64, 'c', 'i', 'd', 's', 0x81, 0xd8, 0x2a, 0x58, byte(len(b))}, b...)),
-		"cid-null-element": framed(mustCBOR(t, map[string]any{"op": "has", "cids": []any{nil}})),
+		"cid-v0":           framedBody(mustCBOR(t, wireRequest{Op: "has", CIDs: [][]byte{v0}})),
+		"cid-trailing":     framedBody(mustCBOR(t, wireRequest{Op: "has", CIDs: [][]byte{append(bytes.Clone(a), 0)}})),
+		"cid-truncated":    framedBody(mustCBOR(t, wireRequest{Op: "has", CIDs: [][]byte{a[:len(a)-1]}})),
+		"cid-as-text":      framedBody(mustCBOR(t, map[string]any{"op": "has", "cids": []string{outputCID("a").String()}})),
+		"cid-tagged":       framedBody(append([]byte{0xa2, 0x62, 'o', 'p', 0x63, 'h', 'a', 's', 0x64, 'c', 'i', 'd', 's', 0x81, 0xd8, 0x2a, 0x58, byte(len(b))}, b...)),
+		"cid-null-element": framedBody(mustCBOR(t, map[string]any{"op": "has", "cids": []any{nil}})),
 	}
 }
 
 // responseSeeds are the starting points of FuzzResponseFrame, whole frames
 // as a client reads them.
 func responseSeeds(t testing.TB) map[string][]byte {
-	_, rec := signed(t, 1, "chain-0", "chain-1")
-	_, src := signed(t, 2, "chain-1")
+	_, rec := signRecord(t, 1, "chain-0", "chain-1")
+	_, src := signRecord(t, 2, "chain-1")
 	flipped := lineage.Block{CID: rec.CID, Data: bytes.Clone(rec.Data)}
 	flipped.Data[len(flipped.Data)/2] ^= 0x01
-	blocks := mustEncodeResponse(t, Response{Blocks: []lineage.Block{rec, src}, Frontier: []cid.Cid{content("chain-2")}})
+	blocks := mustEncodeResponse(t, Response{Blocks: []lineage.Block{rec, src}, Frontier: []cid.Cid{outputCID("chain-2")}})
 	c := rec.CID.Bytes()
 	return map[string][]byte{
 		// Valid responses.
-		"valid-blocks":  framed(blocks),
-		"valid-has":     framed(mustEncodeResponse(t, Response{Has: []bool{true, false}})),
-		"valid-error":   framed(mustEncodeResponse(t, Response{Error: rateLimitedMsg})),
-		"valid-empty":   framed([]byte{0xa0}),                                                      // nothing found
-		"forged-record": framed(mustEncodeResponse(t, Response{Blocks: []lineage.Block{flipped}})), // well framed, fails lineage.Open
+		"valid-blocks":  framedBody(blocks),
+		"valid-has":     framedBody(mustEncodeResponse(t, Response{Has: []bool{true, false}})),
+		"valid-error":   framedBody(mustEncodeResponse(t, Response{Error: rateLimitedMsg})),
+		"valid-empty":   framedBody([]byte{0xa0}),                                                      // nothing found
+		"forged-record": framedBody(mustEncodeResponse(t, Response{Blocks: []lineage.Block{flipped}})), // well framed, fails lineage.Open
 		// Framing.
 		"oversized-prefix": appendUvarint(nil, MaxResponseSize+1),
-		"truncated-body":   framed(blocks)[:len(blocks)/2],
-		"trailing-byte":    framed(append(bytes.Clone(blocks), 0x00)),
+		"truncated-body":   framedBody(blocks)[:len(blocks)/2],
+		"trailing-byte":    framedBody(append(bytes.Clone(blocks), 0x00)),
 		// Body shape and fields.
-		"undefined-body":     framed([]byte{0xf7}),
-		"error-with-blocks":  framed(mustCBOR(t, wireResponse{Blocks: []wireBlock{{CID: c, Data: rec.Data}}, Error: "oops"})),
-		"null-has":           framed(mustCBOR(t, map[string]any{"has": []any{nil}})),
-		"int-has":            framed(mustCBOR(t, map[string]any{"has": []int{1}})),
-		"empty-block-data":   framed(mustCBOR(t, wireResponse{Blocks: []wireBlock{{CID: c}}})),
-		"block-extra-key":    framed(mustCBOR(t, map[string]any{"blocks": []any{map[string]any{"cid": c, "data": rec.Data, "from": "me"}}})),
-		"huge-blocks-array":  framed([]byte{0xa1, 0x66, 'b', 'l', 'o', 'c', 'k', 's', 0x9a, 0xff, 0xff, 0xff, 0xff}),                                                                                                                   // claims 2^32 blocks
-		"huge-data-header":   framed(append([]byte{0xa1, 0x66, 'b', 'l', 'o', 'c', 'k', 's', 0x81, 0xa2, 0x63, 'c', 'i', 'd', 0x58, byte(len(c))}, append(bytes.Clone(c), 0x64, 'd', 'a', 't', 'a', 0x5a, 0x00, 0x03, 0x00, 0x01)...)), // data of 192 KiB + 1, absent
-		"invalid-utf8-error": framed([]byte{0xa1, 0x65, 'e', 'r', 'r', 'o', 'r', 0x62, 0xff, 0xfe}),
-		"frontier-bad-cid":   framed(mustCBOR(t, wireResponse{Frontier: [][]byte{{0x01, 0x55}}})),
+		"undefined-body":     framedBody([]byte{0xf7}),
+		"error-with-blocks":  framedBody(mustCBOR(t, wireResponse{Blocks: []wireBlock{{CID: c, Data: rec.Data}}, Error: "oops"})),
+		"null-has":           framedBody(mustCBOR(t, map[string]any{"has": []any{nil}})),
+		"int-has":            framedBody(mustCBOR(t, map[string]any{"has": []int{1}})),
+		"empty-block-data":   framedBody(mustCBOR(t, wireResponse{Blocks: []wireBlock{{CID: c}}})),
+		"block-extra-key":    framedBody(mustCBOR(t, map[string]any{"blocks": []any{map[string]any{"cid": c, "data": rec.Data, "from": "me"}}})),
+		"huge-blocks-array":  framedBody([]byte{0xa1, 0x66, 'b', 'l', 'o', 'c', 'k', 's', 0x9a, 0xff, 0xff, 0xff, 0xff}),                                                                                                                   // claims 2^32 blocks
+		"huge-data-header":   framedBody(append([]byte{0xa1, 0x66, 'b', 'l', 'o', 'c', 'k', 's', 0x81, 0xa2, 0x63, 'c', 'i', 'd', 0x58, byte(len(c))}, append(bytes.Clone(c), 0x64, 'd', 'a', 't', 'a', 0x5a, 0x00, 0x03, 0x00, 0x01)...)), // data of 192 KiB + 1, absent
+		"invalid-utf8-error": framedBody([]byte{0xa1, 0x65, 'e', 'r', 'r', 'o', 'r', 0x62, 0xff, 0xfe}),
+		"frontier-bad-cid":   framedBody(mustCBOR(t, wireResponse{Frontier: [][]byte{{0x01, 0x55}}})),
 	}
 }
 
@@ -221,7 +221,7 @@ func TestFetchFuzzCorpus(t *testing.T) {
 		for seed, data := range seeds {
 			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
 			path := filepath.Join(dir, seed)
-			if updating() {
+			if updateCorpus() {
 				if err := os.MkdirAll(dir, 0o755); err != nil {
 					t.Fatal(err)
 				}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
 	"github.com/bonsai-lineage/bonsai/lineage"
@@ -22,33 +23,33 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// memSource is the Source of these tests: signed records in memory. The
+// memRecords is the Source of these tests: signed records in memory. The
 // node's pebble store (node.Store) is adapted to Source in package node.
-type memSource struct {
+type memRecords struct {
 	blocks map[cid.Cid][]byte
 	byOut  map[cid.Cid][]lineage.Block
 }
 
-func newMemSource() *memSource {
-	return &memSource{blocks: map[cid.Cid][]byte{}, byOut: map[cid.Cid][]lineage.Block{}}
+func newMemRecords() *memRecords {
+	return &memRecords{blocks: map[cid.Cid][]byte{}, byOut: map[cid.Cid][]lineage.Block{}}
 }
 
-func (m *memSource) add(r *lineage.Record, b lineage.Block) {
+func (m *memRecords) add(r *lineage.Record, b lineage.Block) {
 	m.blocks[b.CID] = b.Data
 	m.byOut[r.Output] = append(m.byOut[r.Output], b)
 }
 
-func (m *memSource) Block(c cid.Cid) ([]byte, bool, error) {
+func (m *memRecords) Block(c cid.Cid) ([]byte, bool, error) {
 	d, ok := m.blocks[c]
 	return d, ok, nil
 }
 
-func (m *memSource) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block, error) {
+func (m *memRecords) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block, error) {
 	return m.byOut[out], ctx.Err()
 }
 
 // content returns a deterministic content CID for a name.
-func content(name string) cid.Cid {
+func outputCID(name string) cid.Cid {
 	sum := sha256.Sum256([]byte(name))
 	h, err := mh.Encode(sum[:], mh.SHA2_256)
 	if err != nil {
@@ -58,11 +59,11 @@ func content(name string) cid.Cid {
 }
 
 // signed signs a record by test key n for output out made from inputs.
-func signed(t testing.TB, n byte, out string, inputs ...string) (*lineage.Record, lineage.Block) {
+func signRecord(t testing.TB, n byte, out string, inputs ...string) (*lineage.Record, lineage.Block) {
 	t.Helper()
-	r := &lineage.Record{Executor: lineage.Executor{UID: 1000}, Output: content(out), Time: 1764000000}
+	r := &lineage.Record{Executor: lineage.Executor{UID: 1000}, Output: outputCID(out), Time: 1764000000}
 	for _, in := range inputs {
-		r.Inputs = append(r.Inputs, content(in))
+		r.Inputs = append(r.Inputs, outputCID(in))
 	}
 	b, err := r.Sign(testkeys.Key(n))
 	if err != nil {
@@ -73,18 +74,18 @@ func signed(t testing.TB, n byte, out string, inputs ...string) (*lineage.Record
 
 // chain adds n records to src, record i making "chain-i" from "chain-i+1";
 // chain-n has no record (a source). It returns the records' CIDs in order.
-func chain(t testing.TB, src *memSource, n int) []cid.Cid {
+func chainOf(t testing.TB, src *memRecords, n int) []cid.Cid {
 	t.Helper()
 	cids := make([]cid.Cid, n)
 	for i := range n {
-		r, b := signed(t, 1, fmt.Sprintf("chain-%d", i), fmt.Sprintf("chain-%d", i+1))
+		r, b := signRecord(t, 1, fmt.Sprintf("chain-%d", i), fmt.Sprintf("chain-%d", i+1))
 		src.add(r, b)
 		cids[i] = b.CID
 	}
 	return cids
 }
 
-func testContext(t *testing.T, d time.Duration) context.Context {
+func deadlineCtx(t *testing.T, d time.Duration) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -92,7 +93,7 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 }
 
 // newHost starts a loopback TCP host whose identity is test key n.
-func newHost(t *testing.T, n byte) host.Host {
+func loopbackHost(t *testing.T, n byte) host.Host {
 	t.Helper()
 	h, err := libp2p.New(
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
@@ -106,10 +107,10 @@ func newHost(t *testing.T, n byte) host.Host {
 }
 
 // hosts returns a client host connected to a server host.
-func hosts(t *testing.T) (client, server host.Host) {
+func connectedHosts(t *testing.T) (client, server host.Host) {
 	t.Helper()
-	client, server = newHost(t, 10), newHost(t, 11)
-	ctx := testContext(t, 10*time.Second)
+	client, server = loopbackHost(t, 10), loopbackHost(t, 11)
+	ctx := deadlineCtx(t, 10*time.Second)
 	if err := client.Connect(ctx, peer.AddrInfo{ID: server.ID(), Addrs: server.Addrs()}); err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -118,17 +119,17 @@ func hosts(t *testing.T) (client, server host.Host) {
 
 // serve starts a fetch server for src and returns the client host and the
 // server's peer ID.
-func serve(t *testing.T, src Source, opts ...ServerOption) (host.Host, peer.ID) {
+func startServer(t *testing.T, src Source, opts ...ServerOption) (host.Host, peer.ID) {
 	t.Helper()
-	client, server := hosts(t)
+	client, server := connectedHosts(t)
 	srv := NewServer(server, src, opts...)
 	t.Cleanup(func() { srv.Close() })
 	return client, server.ID()
 }
 
-func fetch(t *testing.T, h host.Host, p peer.ID, req Request) *Response {
+func mustFetch(t *testing.T, h host.Host, p peer.ID, req Request) *Response {
 	t.Helper()
-	resp, err := Fetch(testContext(t, 10*time.Second), h, p, req)
+	resp, err := Fetch(deadlineCtx(t, 10*time.Second), h, p, req)
 	if err != nil {
 		t.Fatalf("Fetch(%s) = %v", req.Op, err)
 	}
@@ -138,7 +139,7 @@ func fetch(t *testing.T, h host.Host, p peer.ID, req Request) *Response {
 	return resp
 }
 
-func verified(t *testing.T, resp *Response, from peer.ID) []lineage.Block {
+func mustVerify(t *testing.T, resp *Response, from peer.ID) []lineage.Block {
 	t.Helper()
 	good, bad := VerifiedBlocks(resp, from)
 	if len(bad) > 0 {
@@ -152,7 +153,7 @@ func verified(t *testing.T, resp *Response, from peer.ID) []lineage.Block {
 	return good
 }
 
-func cidSet(blocks []lineage.Block) map[cid.Cid]bool {
+func blockSet(blocks []lineage.Block) map[cid.Cid]bool {
 	m := map[cid.Cid]bool{}
 	for _, b := range blocks {
 		m[b.CID] = true
@@ -161,12 +162,12 @@ func cidSet(blocks []lineage.Block) map[cid.Cid]bool {
 }
 
 func TestFetchRecords(t *testing.T) {
-	src := newMemSource()
-	recs := chain(t, src, 3)
-	client, server := serve(t, src)
-	_, unknown := signed(t, 2, "not-served")
-	resp := fetch(t, client, server, Request{Op: OpRecords, CIDs: append(recs, unknown.CID)})
-	got := verified(t, resp, server)
+	src := newMemRecords()
+	recs := chainOf(t, src, 3)
+	client, server := startServer(t, src)
+	_, unknown := signRecord(t, 2, "not-served")
+	resp := mustFetch(t, client, server, Request{Op: OpRecords, CIDs: append(recs, unknown.CID)})
+	got := mustVerify(t, resp, server)
 	if len(got) != 3 || len(resp.Frontier) != 0 {
 		t.Fatalf("got %d blocks, frontier %v; want 3, none", len(got), resp.Frontier)
 	}
@@ -178,44 +179,44 @@ func TestFetchRecords(t *testing.T) {
 }
 
 func TestFetchByOutput(t *testing.T) {
-	src := newMemSource()
-	r1, b1 := signed(t, 1, "shared", "a")
-	r2, b2 := signed(t, 2, "shared", "b")
-	r3, b3 := signed(t, 1, "other")
+	src := newMemRecords()
+	r1, b1 := signRecord(t, 1, "shared", "a")
+	r2, b2 := signRecord(t, 2, "shared", "b")
+	r3, b3 := signRecord(t, 1, "other")
 	src.add(r1, b1)
 	src.add(r2, b2)
 	src.add(r3, b3)
-	client, server := serve(t, src)
-	resp := fetch(t, client, server, Request{Op: OpByOutput, CIDs: []cid.Cid{content("shared"), content("unknown")}})
-	got := cidSet(verified(t, resp, server))
+	client, server := startServer(t, src)
+	resp := mustFetch(t, client, server, Request{Op: OpByOutput, CIDs: []cid.Cid{outputCID("shared"), outputCID("unknown")}})
+	got := blockSet(mustVerify(t, resp, server))
 	if len(got) != 2 || !got[b1.CID] || !got[b2.CID] {
 		t.Fatalf("by-output got %v, want %s and %s", got, b1.CID, b2.CID)
 	}
 }
 
 func TestFetchHas(t *testing.T) {
-	src := newMemSource()
-	recs := chain(t, src, 2)
-	_, unknown := signed(t, 2, "not-served")
-	client, server := serve(t, src)
-	resp := fetch(t, client, server, Request{Op: OpHas, CIDs: []cid.Cid{recs[1], unknown.CID, recs[0]}})
+	src := newMemRecords()
+	recs := chainOf(t, src, 2)
+	_, unknown := signRecord(t, 2, "not-served")
+	client, server := startServer(t, src)
+	resp := mustFetch(t, client, server, Request{Op: OpHas, CIDs: []cid.Cid{recs[1], unknown.CID, recs[0]}})
 	if want := []bool{true, false, true}; fmt.Sprint(resp.Has) != fmt.Sprint(want) || len(resp.Blocks) != 0 {
 		t.Fatalf("has = %v with %d blocks, want %v", resp.Has, len(resp.Blocks), want)
 	}
 }
 
 func TestFetchAncestryInBatches(t *testing.T) {
-	src := newMemSource()
-	recs := chain(t, src, 20)
-	client, server := serve(t, src)
+	src := newMemRecords()
+	recs := chainOf(t, src, 20)
+	client, server := startServer(t, src)
 
-	resp := fetch(t, client, server, Request{Op: OpAncestry, CIDs: []cid.Cid{content("chain-0")}, MaxRecords: 8})
-	got := verified(t, resp, server)
+	resp := mustFetch(t, client, server, Request{Op: OpAncestry, CIDs: []cid.Cid{outputCID("chain-0")}, MaxRecords: 8})
+	got := mustVerify(t, resp, server)
 	if len(got) != 8 {
 		t.Fatalf("first batch: %d blocks, want 8", len(got))
 	}
-	if len(resp.Frontier) != 1 || !resp.Frontier[0].Equals(content("chain-8")) {
-		t.Fatalf("first batch: frontier %v, want [chain-8 %s]", resp.Frontier, content("chain-8"))
+	if len(resp.Frontier) != 1 || !resp.Frontier[0].Equals(outputCID("chain-8")) {
+		t.Fatalf("first batch: frontier %v, want [chain-8 %s]", resp.Frontier, outputCID("chain-8"))
 	}
 
 	// Continue from the frontier until it is empty: 20 records, 8 at a
@@ -223,8 +224,8 @@ func TestFetchAncestryInBatches(t *testing.T) {
 	all := got
 	trips := 1
 	for len(resp.Frontier) > 0 {
-		resp = fetch(t, client, server, Request{Op: OpAncestry, CIDs: resp.Frontier, MaxRecords: 8})
-		all = append(all, verified(t, resp, server)...)
+		resp = mustFetch(t, client, server, Request{Op: OpAncestry, CIDs: resp.Frontier, MaxRecords: 8})
+		all = append(all, mustVerify(t, resp, server)...)
 		trips++
 	}
 	if trips != 3 || len(all) != 20 {
@@ -240,25 +241,25 @@ func TestFetchAncestryInBatches(t *testing.T) {
 func TestFetchAncestryDepthAndSharedAncestors(t *testing.T) {
 	// top <- {left, right} <- base <- chain of 2: base is reached twice
 	// but served once.
-	src := newMemSource()
+	src := newMemRecords()
 	for _, r := range [][]string{
 		{"top", "left", "right"}, {"left", "base"}, {"right", "base"}, {"base", "chain-0"},
 	} {
-		src.add(signed(t, 1, r[0], r[1:]...))
+		src.add(signRecord(t, 1, r[0], r[1:]...))
 	}
-	chain(t, src, 2)
-	client, server := serve(t, src)
+	chainOf(t, src, 2)
+	client, server := startServer(t, src)
 
-	resp := fetch(t, client, server, Request{Op: OpAncestry, CIDs: []cid.Cid{content("top")}})
-	if got := verified(t, resp, server); len(got) != 6 || len(resp.Frontier) != 0 {
+	resp := mustFetch(t, client, server, Request{Op: OpAncestry, CIDs: []cid.Cid{outputCID("top")}})
+	if got := mustVerify(t, resp, server); len(got) != 6 || len(resp.Frontier) != 0 {
 		t.Fatalf("whole ancestry: %d blocks, frontier %v; want 6, none", len(got), resp.Frontier)
 	}
 
-	resp = fetch(t, client, server, Request{Op: OpAncestry, CIDs: []cid.Cid{content("top")}, MaxDepth: 1})
-	if got := verified(t, resp, server); len(got) != 3 {
+	resp = mustFetch(t, client, server, Request{Op: OpAncestry, CIDs: []cid.Cid{outputCID("top")}, MaxDepth: 1})
+	if got := mustVerify(t, resp, server); len(got) != 3 {
 		t.Fatalf("depth 1: %d blocks, want 3 (top, left, right)", len(got))
 	}
-	if len(resp.Frontier) != 1 || !resp.Frontier[0].Equals(content("base")) {
+	if len(resp.Frontier) != 1 || !resp.Frontier[0].Equals(outputCID("base")) {
 		t.Fatalf("depth 1: frontier %v, want [base]", resp.Frontier)
 	}
 }
@@ -266,26 +267,26 @@ func TestFetchAncestryDepthAndSharedAncestors(t *testing.T) {
 func TestFetchResponseByteBudget(t *testing.T) {
 	// Four records of about 160 KiB each: a 512 KiB budget serves them
 	// in two or more batches, the rest listed in the frontier.
-	src := newMemSource()
+	src := newMemRecords()
 	var recs []cid.Cid
 	for i := range 4 {
 		inputs := make([]string, 4000)
 		for j := range inputs {
 			inputs[j] = fmt.Sprintf("big-%d-in-%d", i, j)
 		}
-		r, b := signed(t, 1, fmt.Sprintf("big-%d", i), inputs...)
+		r, b := signRecord(t, 1, fmt.Sprintf("big-%d", i), inputs...)
 		src.add(r, b)
 		recs = append(recs, b.CID)
 	}
-	client, server := serve(t, src, WithMaxResponseBytes(512<<10))
+	client, server := startServer(t, src, WithMaxResponseBytes(512<<10))
 	got := map[cid.Cid]bool{}
 	req := Request{Op: OpRecords, CIDs: recs}
 	for trips := 1; ; trips++ {
-		resp := fetch(t, client, server, req)
+		resp := mustFetch(t, client, server, req)
 		if resp.Bytes > 512<<10+maxPrefixLen {
 			t.Fatalf("response of %d bytes over the 512 KiB budget", resp.Bytes)
 		}
-		for _, b := range verified(t, resp, server) {
+		for _, b := range mustVerify(t, resp, server) {
 			got[b.CID] = true
 		}
 		if len(resp.Frontier) == 0 {
@@ -302,14 +303,14 @@ func TestFetchResponseByteBudget(t *testing.T) {
 }
 
 func TestFetchLimits(t *testing.T) {
-	src := newMemSource()
-	chain(t, src, 1)
-	client, server := serve(t, src)
-	ctx := testContext(t, 10*time.Second)
+	src := newMemRecords()
+	chainOf(t, src, 1)
+	client, server := startServer(t, src)
+	ctx := deadlineCtx(t, 10*time.Second)
 
 	many := make([]cid.Cid, MaxRequestCIDs+1)
 	for i := range many {
-		many[i] = content(fmt.Sprint(i))
+		many[i] = outputCID(fmt.Sprint(i))
 	}
 	// The client refuses to send it...
 	if _, err := Fetch(ctx, client, server, Request{Op: OpHas, CIDs: many}); err == nil || !strings.Contains(err.Error(), "too many CIDs") {
@@ -347,13 +348,13 @@ func mustMarshal(t *testing.T, v any) []byte {
 }
 
 func TestFetchRateLimited(t *testing.T) {
-	src := newMemSource()
-	recs := chain(t, src, 1)
-	client, server := serve(t, src, WithRateLimit(rate.Every(time.Hour), 2))
+	src := newMemRecords()
+	recs := chainOf(t, src, 1)
+	client, server := startServer(t, src, WithRateLimit(rate.Every(time.Hour), 2))
 	req := Request{Op: OpHas, CIDs: recs}
-	fetch(t, client, server, req)
-	fetch(t, client, server, req)
-	_, err := Fetch(testContext(t, 10*time.Second), client, server, req)
+	mustFetch(t, client, server, req)
+	mustFetch(t, client, server, req)
+	_, err := Fetch(deadlineCtx(t, 10*time.Second), client, server, req)
 	if !errors.Is(err, ErrRateLimited) || !strings.Contains(err.Error(), "rate limited") || !strings.Contains(err.Error(), server.String()) {
 		t.Fatalf("third request = %v, want rate limited naming %s", err, server)
 	}
@@ -362,10 +363,10 @@ func TestFetchRateLimited(t *testing.T) {
 func TestServerRequestTimeout(t *testing.T) {
 	// A client that opens a stream and never sends a request is cut off
 	// by the server's deadline.
-	client, server := hosts(t)
-	srv := NewServer(server, newMemSource(), WithRequestTimeout(200*time.Millisecond))
+	client, server := connectedHosts(t)
+	srv := NewServer(server, newMemRecords(), WithRequestTimeout(200*time.Millisecond))
 	t.Cleanup(func() { srv.Close() })
-	ctx := testContext(t, 10*time.Second)
+	ctx := deadlineCtx(t, 10*time.Second)
 	st, err := client.NewStream(ctx, server.ID(), ProtocolID)
 	if err != nil {
 		t.Fatal(err)
@@ -380,14 +381,14 @@ func TestServerRequestTimeout(t *testing.T) {
 }
 
 func TestServerClose(t *testing.T) {
-	src := newMemSource()
-	recs := chain(t, src, 1)
-	client, server := hosts(t)
+	src := newMemRecords()
+	recs := chainOf(t, src, 1)
+	client, server := connectedHosts(t)
 	srv := NewServer(server, src)
-	fetch(t, client, server.ID(), Request{Op: OpHas, CIDs: recs})
+	mustFetch(t, client, server.ID(), Request{Op: OpHas, CIDs: recs})
 	srv.Close()
 	srv.Close()
-	if _, err := Fetch(testContext(t, 10*time.Second), client, server.ID(), Request{Op: OpHas, CIDs: recs}); err == nil {
+	if _, err := Fetch(deadlineCtx(t, 10*time.Second), client, server.ID(), Request{Op: OpHas, CIDs: recs}); err == nil {
 		t.Fatal("Fetch from a closed server succeeded")
 	}
 }
@@ -395,9 +396,9 @@ func TestServerClose(t *testing.T) {
 // malicious serves the fetch protocol on a host with a handler that reads
 // the request and then misbehaves. Handlers that hang wait on done, closed
 // when the test ends.
-func malicious(t *testing.T, misbehave func(st network.Stream, done <-chan struct{})) (host.Host, peer.ID) {
+func maliciousServer(t *testing.T, misbehave func(st network.Stream, done <-chan struct{})) (host.Host, peer.ID) {
 	t.Helper()
-	client, server := hosts(t)
+	client, server := connectedHosts(t)
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done) }) // runs before the hosts close
 	server.SetStreamHandler(ProtocolID, func(st network.Stream) {
@@ -411,7 +412,7 @@ func malicious(t *testing.T, misbehave func(st network.Stream, done <-chan struc
 }
 
 func TestFetchFromMaliciousServer(t *testing.T) {
-	_, rec := signed(t, 1, "chain-0", "chain-1")
+	_, rec := signRecord(t, 1, "chain-0", "chain-1")
 	frameOf := func(body []byte) []byte {
 		var buf bytes.Buffer
 		if err := writeFrame(&buf, body); err != nil {
@@ -423,7 +424,7 @@ func TestFetchFromMaliciousServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, other := signed(t, 2, "unasked")
+	_, other := signRecord(t, 2, "unasked")
 	unasked, err := encodeResponse(&Response{Blocks: []lineage.Block{other}})
 	if err != nil {
 		t.Fatal(err)
@@ -458,8 +459,8 @@ func TestFetchFromMaliciousServer(t *testing.T) {
 		{"silence", hang(nil), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			client, server := malicious(t, tc.misbehave)
-			ctx := testContext(t, time.Second)
+			client, server := maliciousServer(t, tc.misbehave)
+			ctx := deadlineCtx(t, time.Second)
 			resp, err := Fetch(ctx, client, server, Request{Op: OpRecords, CIDs: []cid.Cid{rec.CID}})
 			if err == nil {
 				t.Fatalf("Fetch = %+v, want an error", resp)
@@ -478,8 +479,8 @@ func TestFetchFromMaliciousServer(t *testing.T) {
 }
 
 func TestVerifiedBlocksFlagsForgery(t *testing.T) {
-	_, good := signed(t, 1, "chain-0", "chain-1")
-	_, victim := signed(t, 2, "victim", "a")
+	_, good := signRecord(t, 1, "chain-0", "chain-1")
+	_, victim := signRecord(t, 2, "victim", "a")
 
 	// A bit flipped, the CID left as it was: the bytes no longer hash to
 	// it.
@@ -498,12 +499,12 @@ func TestVerifiedBlocksFlagsForgery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, server := malicious(t, func(st network.Stream, _ <-chan struct{}) {
+	client, server := maliciousServer(t, func(st network.Stream, _ <-chan struct{}) {
 		writeFrame(st, body)
 		st.Close()
 	})
-	resp, err := Fetch(testContext(t, 5*time.Second), client, server,
-		Request{Op: OpByOutput, CIDs: []cid.Cid{content("chain-0"), content("victim")}})
+	resp, err := Fetch(deadlineCtx(t, 5*time.Second), client, server,
+		Request{Op: OpByOutput, CIDs: []cid.Cid{outputCID("chain-0"), outputCID("victim")}})
 	if err != nil {
 		t.Fatalf("Fetch = %v", err)
 	}
@@ -518,5 +519,71 @@ func TestVerifiedBlocksFlagsForgery(t *testing.T) {
 		if !strings.Contains(err.Error(), server.String()) {
 			t.Errorf("error %q does not name the peer", err)
 		}
+	}
+}
+
+// stallingSource blocks resolving one output until the request's context
+// ends, and fails resolving another.
+type stallingSource struct {
+	*memRecords
+	stall, fail cid.Cid
+}
+
+func (s stallingSource) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block, error) {
+	switch out {
+	case s.stall:
+		<-ctx.Done()
+		return nil, ctx.Err()
+	case s.fail:
+		return nil, errors.New("disk on fire")
+	}
+	return s.memRecords.Resolve(ctx, out)
+}
+
+func TestServerPartialAnswerAtDeadline(t *testing.T) {
+	src := newMemRecords()
+	chainOf(t, src, 6)
+	stalling := stallingSource{memRecords: src, stall: outputCID("chain-3"), fail: outputCID("broken")}
+	client, server := startServer(t, stalling, WithRequestTimeout(time.Second))
+
+	// The walk stops when the work deadline (3/4 of the request's)
+	// passes, and what was found goes out with the frontier.
+	resp := mustFetch(t, client, server, Request{Op: OpAncestry, CIDs: []cid.Cid{outputCID("chain-0")}})
+	if got := mustVerify(t, resp, server); len(got) != 3 {
+		t.Fatalf("%d blocks, want 3 (chain-0 to chain-2)", len(got))
+	}
+	if len(resp.Frontier) != 1 || !resp.Frontier[0].Equals(outputCID("chain-3")) {
+		t.Fatalf("frontier %v, want [chain-3]", resp.Frontier)
+	}
+
+	// A failing source is an internal error, its details kept home.
+	_, err := Fetch(deadlineCtx(t, 10*time.Second), client, server, Request{Op: OpByOutput, CIDs: []cid.Cid{outputCID("broken")}})
+	var remote *RemoteError
+	if !errors.As(err, &remote) || remote.Msg != internalMsg {
+		t.Fatalf("Fetch from a failing source = %v, want %q", err, internalMsg)
+	}
+}
+
+func TestClipError(t *testing.T) {
+	long := strings.Repeat("é", MaxErrorLen) // two bytes each
+	for _, in := range []string{"rate limited", "bad \xff byte", long, "x" + long} {
+		out := clipError(in)
+		if len(out) > MaxErrorLen || !utf8.ValidString(out) {
+			t.Errorf("clipError(%.20q...) = %d bytes, valid UTF-8 %v", in, len(out), utf8.ValidString(out))
+		}
+	}
+}
+
+func TestLimitersForgetIdlePeers(t *testing.T) {
+	l := newLimiters(rate.Inf/2, 1) // refills at once: every bucket is full again
+	for i := range minSweep + 10 {
+		l.allow(peer.ID(fmt.Sprint(i)))
+	}
+	if n := len(l.m); n > minSweep {
+		t.Fatalf("%d limiters kept, want at most %d after a sweep", n, minSweep)
+	}
+	strict := newLimiters(rate.Every(time.Hour), 1)
+	if !strict.allow("p") || strict.allow("p") || !strict.allow("q") {
+		t.Fatal("a burst of 1 should allow one request per peer")
 	}
 }

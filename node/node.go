@@ -344,6 +344,26 @@ func (n *Node) WaitIdle(ctx context.Context) error {
 	return nil
 }
 
+// WaitPublished waits until the outbox has nothing pending.
+func (n *Node) WaitPublished(ctx context.Context) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pending, _, err := n.Store.OutboxCounts()
+		if err != nil {
+			return err
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("%d records still unpublished: %w", pending, ctx.Err())
+		}
+	}
+}
+
 // Flush publishes every pending record of the outbox now, whatever its
 // backoff, and returns how many it published: for tests, benchmarks and
 // anyone who must know the swarm has the records before going on.

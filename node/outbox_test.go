@@ -441,9 +441,16 @@ func TestOutboxBoundsConcurrency(t *testing.T) {
 		<-release
 		return 1, nil
 	})
-	stop := obRun(t, NewOutbox(st, pub, WithOutboxConcurrency(workers), WithOutboxBatch(4), obQuiet))
-	for range records {
+	stop := obRun(t, NewOutbox(st, pub, WithOutboxConcurrency(workers), obQuiet))
+	// Keep workers-1 publishes blocked all along: an unbounded outbox
+	// would start the rest of the batch meanwhile.
+	for i := range records {
 		obRecv(t, started, "publish")
+		if i >= workers-1 {
+			release <- struct{}{}
+		}
+	}
+	for range workers - 1 {
 		release <- struct{}{}
 	}
 	stop()

@@ -128,9 +128,16 @@ func (s *Store) put(blocks []lineage.Block, paths map[string]cid.Cid, origin Ori
 		if has {
 			if origin == OriginOwn {
 				// Claiming a cached record as our own (import of an
-				// ancestry, say) keeps it from GC.
-				if err := b.Set(key(prefixMeta, blk.CID.Bytes()), metaValue(OriginOwn, now), nil); err != nil {
+				// ancestry, say) keeps it from GC and publishes it.
+				if o, _, err := s.OriginOf(blk.CID); err != nil {
 					return 0, err
+				} else if o == OriginCached {
+					if err := b.Set(key(prefixMeta, blk.CID.Bytes()), metaValue(OriginOwn, now), nil); err != nil {
+						return 0, err
+					}
+					if err := b.Set(key(prefixOutbox, blk.CID.Bytes()), newOutboxEntry(), nil); err != nil {
+						return 0, err
+					}
 				}
 			}
 			continue
