@@ -39,7 +39,7 @@ func New(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			initCommand(), idCommand(), hashCommand(), recordCommand(),
 			verifyCommand(), showCommand(), logCommand(), importCommand(), exportCommand(),
-			daemonCommand(), statusCommand(), swarmKeyCommand(),
+			daemonCommand(), statusCommand(), swarmKeyCommand(), testnetCommand(),
 		},
 		// Errors are printed once, as one line, by exitCode.
 		ExitErrHandler: func(*cli.Context, error) {},

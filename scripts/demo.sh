@@ -1,69 +1,84 @@
 #!/usr/bin/env bash
-# The main job end to end: record a three-step pipeline, verify the final
-# file, then tamper with an intermediate file and watch verification fail
-# with the reason. Everything happens in a temporary home and directory.
+# The main job end to end, on a local swarm: five daemons on loopback, a
+# three-step pipeline whose steps run on different nodes, verification of
+# the final file from a node that produced nothing, the same after a
+# producer stops, then tampering caught and a forged record refused.
+# Everything happens in a temporary directory; the swarm is stopped at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BONSAI="$PWD/bin/bonsai"
-[ -x bonsai ] || go build -o bonsai ./cmd/bonsai
+[ -x "$BONSAI" ] || go build -o "$BONSAI" ./cmd/bonsai
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export BONSAI_HOME="$work/home"
+net="$work/net"
+cleanup() { "$BONSAI" testnet down --dir "$net" >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
 cd "$work"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 bonsai() { "$BONSAI" "$@"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
+# on K ARGS...: run bonsai against node K's home, in node K's directory.
+on() { local k=$1; shift; (cd "$work/site$k" && printf '[node%s]$ bonsai %s\n' "$k" "$*" && bonsai --home "$net/node$k" "$@"); }
+# published K RECORD: wait until node K's outbox has put RECORD in the swarm.
+published() {
+  for _ in $(seq 100); do
+    bonsai --home "$net/node$1" status --json "$2" | grep -q '"outbox": "published"' && return 0
+    sleep 0.1
+  done
+  echo "demo: record $2 was not published" >&2; return 1
+}
+mkdir -p site1 site2 site3 site4 site5
 
-say "1. A node identity (Ed25519; the peer ID holds the public key)"
-run bonsai init
+say "1. A five-node swarm on loopback (separate daemon processes, 2 replicas per record)"
+run bonsai testnet up --nodes 5 --dir "$net" --base-port 4901 --replication 2
 
-say "2. Record a three-step pipeline by hand (eBPF capture does this by itself later)"
-printf 'b 3\na 1\nc 2\na 1\nb 3\n' > raw.csv
-printf '$ bonsai record --out raw.csv          # the raw data, signed as a source\n'
-bonsai record --out raw.csv
-printf '$ bonsai record --in raw.csv --out sorted.csv -- sort raw.csv -o sorted.csv\n'
-bonsai record --in raw.csv --out sorted.csv -- sort raw.csv -o sorted.csv
-printf '$ bonsai record --in sorted.csv --out uniq.csv -- sh -c "uniq sorted.csv > uniq.csv"\n'
-bonsai record --in sorted.csv --out uniq.csv -- sh -c "uniq sorted.csv > uniq.csv"
-printf '$ bonsai record --in uniq.csv --out report.txt -- sh -c "wc -l < uniq.csv > report.txt"\n'
-bonsai record --in uniq.csv --out report.txt -- sh -c "wc -l < uniq.csv > report.txt"
+say "2. A pipeline whose steps run on different nodes; files travel between sites by copy"
+printf 'b 3\na 1\nc 2\na 1\nb 3\n' > site1/raw.csv
+on 1 record --out raw.csv
+cp site1/raw.csv site2/
+on 2 record --in raw.csv --out sorted.csv -- sort raw.csv -o sorted.csv | tee step2.out
+r2=$(tail -1 step2.out | cut -d' ' -f2)
+cp site2/sorted.csv site3/
+on 3 record --in sorted.csv --out report.txt -- sh -c "uniq -c sorted.csv > report.txt" | tee step3.out
+r3=$(tail -1 step3.out | cut -d' ' -f2)
+published 2 "$r2"; published 3 "$r3"
+on 3 status "$r3"
 
-say "3. One record, decoded: hashes only, a few hundred bytes"
-rec=$(bonsai log --json report.txt | sed -n 's/.*"cid": "\(.*\)".*/\1/p' | head -1)
-run bonsai show "$rec"
+say "3. Node 5 produced nothing: it verifies report.txt by fetching the ancestry from the swarm"
+cp site3/report.txt site5/
+on 5 verify --full report.txt
 
-say "4. Verify the final file: every signature, recursively, every ancestor recorded (--full)"
-run bonsai verify --full report.txt
+say "4. The producer of report.txt (node 3) stops; node 4 still verifies it, from replicas"
+run bonsai testnet down --dir "$net" --node 3
+cp site3/report.txt site4/
+on 4 verify --full report.txt
 
-say "5. Someone edits an intermediate file outside any recorded step..."
-printf '$ echo "z 9" >> uniq.csv\n'; echo "z 9" >> uniq.csv
-printf '...and the last step is re-run (and recorded) on the altered file\n'
-bonsai record --in uniq.csv --out report.txt -- sh -c "wc -l < uniq.csv > report.txt"
-
-say "6. Verification now fails, and says where and why"
+say "5. Someone edits sorted.csv at site 4 and re-runs the last step there: caught"
+cp site2/sorted.csv site4/
+echo "z 9" >> site4/sorted.csv
+on 4 record --in sorted.csv --out report.txt -- sh -c "uniq -c sorted.csv > report.txt" >/dev/null
 set +e
-run bonsai verify --full report.txt
+on 4 verify --full report.txt
 status=$?
 set -e
 echo "(exit status $status: 1 means not verified)"
 [ "$status" -eq 1 ] || { echo "demo: expected verification to fail" >&2; exit 1; }
 
-say "7. A forged record is refused at the door"
-bonsai show --raw "$rec" > forged.rec
-# Flip one bit of the signature: its 64 bytes follow the key "s" and the
-# byte-string header 58 40 (hex).
+say "6. A forged record (one bit of the signature flipped) is refused at the door"
+bonsai --home "$net/node5" show --raw "$r3" > forged.rec
 off=$(od -An -v -tx1 forged.rec | tr -s ' \n' ' ' | awk '{
   for (i = 1; i <= NF - 3; i++) if ($i == "61" && $(i+1) == "73" && $(i+2) == "58" && $(i+3) == "40") { print i + 3; exit } }')
 byte=$(od -An -tu1 -j "$off" -N1 forged.rec | tr -d ' ')
 printf "$(printf '\\%03o' $(( byte ^ 1 )))" | dd of=forged.rec bs=1 seek="$off" conv=notrunc status=none
-printf '$ # flip one bit of the signature in a copy of that record, then import it\n'
+cp forged.rec site5/
 set +e
-run bonsai import forged.rec
+on 5 import forged.rec
 status=$?
 set -e
-echo "(exit status $status: 2 means refused as bad input; the store is unchanged)"
+echo "(exit status $status: 2 means refused as bad input; nothing was stored)"
 [ "$status" -eq 2 ] || { echo "demo: expected the forged record to be refused" >&2; exit 1; }
 
-say "Done: the pipeline verified, tampering was caught, forgery refused."
+say "7. The swarm stops cleanly"
+run bonsai testnet down --dir "$net"
+say "Done: verified across peers, survived a producer leaving, caught tampering, refused forgery."
