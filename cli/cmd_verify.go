@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/urfave/cli/v2"
@@ -53,9 +57,19 @@ func runVerify(c *cli.Context) error {
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
+	api, viaDaemon := st.(*apiClient)
+	var before node.FetchStats
+	if viaDaemon {
+		before = api.stats(ctx)
+	}
 	res, err := lineage.Check(ctx, target, st, opts)
 	if err != nil {
 		return err
+	}
+	var swarm *node.FetchStats
+	if viaDaemon {
+		d := statsDiff(before, api.stats(ctx))
+		swarm = &d
 	}
 	paths, err := pathsOf(st, res, target, path)
 	if err != nil {
@@ -64,11 +78,16 @@ func runVerify(c *cli.Context) error {
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(resultJSON(res, paths)); err != nil {
+		out := resultJSON(res, paths)
+		out.Swarm = swarm
+		if err := enc.Encode(out); err != nil {
 			return err
 		}
 	} else {
 		printTree(c.App.Writer, res, paths)
+		if swarm != nil && (swarm.RoundTrips > 0 || swarm.ProviderLookups > 0) {
+			printSwarm(c.App.Writer, *swarm)
+		}
 		fmt.Fprintln(c.App.Writer, summary(res, paths, opts.RequireFull))
 	}
 	if !res.Verified {
@@ -94,4 +113,51 @@ func pathsOf(st backend, res *lineage.Result, target cid.Cid, targetPath string)
 		}
 	}
 	return paths, nil
+}
+
+func (a *apiClient) stats(ctx context.Context) node.FetchStats {
+	var info node.APIInfo
+	_ = a.do(ctx, "GET", "/v1/id", nil, &info)
+	return info.Stats
+}
+
+// statsDiff is what the daemon fetched between two snapshots: the swarm
+// work of one verification.
+func statsDiff(a, b node.FetchStats) node.FetchStats {
+	d := node.FetchStats{
+		ProviderLookups: b.ProviderLookups - a.ProviderLookups,
+		RoundTrips:      b.RoundTrips - a.RoundTrips,
+		Fetched:         b.Fetched - a.Fetched,
+		Peers:           map[string]*node.PeerStats{},
+	}
+	for p, s := range b.Peers {
+		prev := a.Peers[p]
+		if prev == nil {
+			prev = &node.PeerStats{}
+		}
+		ps := node.PeerStats{Requests: s.Requests - prev.Requests, Records: s.Records - prev.Records,
+			Refused: s.Refused - prev.Refused, Failures: s.Failures - prev.Failures, LastErr: s.LastErr}
+		if ps.Requests > 0 {
+			d.Peers[p] = &ps
+		}
+	}
+	return d
+}
+
+// printSwarm is the per-peer summary of a verification that went to the
+// swarm.
+func printSwarm(w io.Writer, s node.FetchStats) {
+	fmt.Fprintf(w, "swarm: %d records fetched in %d round trips (%d provider lookups)\n", s.Fetched, s.RoundTrips, s.ProviderLookups)
+	peers := slices.Sorted(maps.Keys(s.Peers))
+	for _, p := range peers {
+		ps := s.Peers[p]
+		line := fmt.Sprintf("  peer %s: %d requests, %d records", shortPeer(p), ps.Requests, ps.Records)
+		if ps.Refused > 0 {
+			line += fmt.Sprintf(", %d refused", ps.Refused)
+		}
+		if ps.Failures > 0 {
+			line += fmt.Sprintf(", %d failed (%s)", ps.Failures, ps.LastErr)
+		}
+		fmt.Fprintln(w, line)
+	}
 }

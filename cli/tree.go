@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/ipfs/go-cid"
 )
 
@@ -146,6 +147,9 @@ type verifyJSON struct {
 	Executors map[string]int `json:"executors"`
 	ElapsedMS float64        `json:"elapsed_ms"`
 	Nodes     []nodeJSON     `json:"nodes"`
+	// Swarm is the daemon's fetch work for this verification (only when
+	// a daemon ran it).
+	Swarm *node.FetchStats `json:"swarm,omitempty"`
 }
 
 func cidStrings(cs []cid.Cid) []string {

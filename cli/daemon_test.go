@@ -1,0 +1,128 @@
+package cli_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startDaemon runs `bonsai daemon` for home as a real process and returns
+// once its local API answers with its addresses; it is stopped with SIGTERM
+// at cleanup, and must exit 0.
+func startDaemon(t *testing.T, home string, args ...string) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	full := append([]string{"--home", home, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--replication", "2"}, args...)
+	cmd := exec.CommandContext(ctx, bonsaiBin, full...)
+	cmd.Env = childEnv()
+	logPath := filepath.Join(t.TempDir(), "daemon.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		defer cancel()
+		defer logf.Close()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				log, _ := os.ReadFile(logPath)
+				t.Errorf("daemon exit after SIGTERM = %v\n%s", err, log)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("daemon did not stop within 20s of SIGTERM")
+		}
+		if _, err := os.Stat(filepath.Join(home, "api.sock")); !os.IsNotExist(err) {
+			t.Errorf("API socket left behind after a clean stop (%v)", err)
+		}
+	})
+	// Wait for the API: `id --addrs` fails until the daemon serves it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := bonsai(t, "", home, "id", "--addrs")
+		if r.code == 0 && strings.Contains(r.stdout, "/p2p/") {
+			return strings.Fields(r.stdout)
+		}
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("daemon exited early: %v\n%s", err, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon API not up after 30s: %s", r)
+		}
+		time.Sleep(50 * time.Millisecond) // the process is starting; nothing to wait on but its socket
+	}
+}
+
+// TestDaemonSwarm: daemons as processes; records made through A's local
+// API (the daemon owns the store) verify from C, which joined later, held
+// none of them, and fetched them over the swarm.
+func TestDaemonSwarm(t *testing.T) {
+	homeA, homeB, homeC, dir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	for _, h := range []string{homeA, homeB, homeC} {
+		wantCode(t, bonsai(t, dir, h, "init"), 0)
+	}
+	addrsA := startDaemon(t, homeA)
+	startDaemon(t, homeB, "--bootstrap", addrsA[0])
+
+	writeFile(t, dir, "a", "alpha\n", time.Time{})
+	wantCode(t, bonsai(t, dir, homeA, "record", "--out", "a"), 0)
+	r := bonsai(t, dir, homeA, "record", "--in", "a", "--out", "b", "--", "sh", "-c", "tr a-z A-Z < a > b")
+	wantCode(t, r, 0)
+	rec := strings.Fields(r.stdout)[1]
+
+	// Wait until node A's outbox has published it (a status, not a time).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := bonsai(t, dir, homeA, "status", "--json", rec)
+		if strings.Contains(st.stdout, `"outbox": "published"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("record not published after 30s: %s", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	startDaemon(t, homeC, "--bootstrap", addrsA[0])
+	v := bonsai(t, dir, homeC, "verify", "--full", "--json", "b")
+	wantCode(t, v, 0)
+	var out struct {
+		Verified bool
+		Nodes    []struct{ Verdict string }
+		Swarm    *struct {
+			RoundTrips int `json:"round_trips"`
+			Fetched    int `json:"records_fetched"`
+		}
+	}
+	if err := json.Unmarshal([]byte(v.stdout), &out); err != nil {
+		t.Fatalf("verify --json: %v\n%s", err, v.stdout)
+	}
+	if !out.Verified || len(out.Nodes) != 2 {
+		t.Errorf("verify from C = verified %v, %d nodes; want true, 2", out.Verified, len(out.Nodes))
+	}
+	if out.Swarm == nil || out.Swarm.RoundTrips < 1 || out.Swarm.Fetched < 2 {
+		t.Errorf("verify from C swarm stats = %+v, want records fetched over the swarm", out.Swarm)
+	}
+	// A second verification is served from C's cache.
+	text := bonsai(t, dir, homeC, "verify", "b")
+	wantCode(t, text, 0)
+	if strings.Contains(text.stdout, "swarm:") {
+		t.Errorf("second verify went to the swarm again:\n%s", text.stdout)
+	}
+}

@@ -1,0 +1,331 @@
+package testnet_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/testnet"
+	"github.com/ipfs/go-cid"
+)
+
+// The swarm of the benchmarks: 20 in-process nodes on loopback, 3 replicas
+// of every record, so no node holds everything.
+const (
+	benchNodes       = 20
+	benchReplication = 3
+)
+
+func benchSwarm(b *testing.B, ctx context.Context) *testnet.Swarm {
+	b.Helper()
+	s, err := testnet.Start(ctx, testnet.Options{
+		Nodes:       benchNodes,
+		Dir:         b.TempDir(),
+		NodeOptions: []node.Option{node.WithReplication(benchReplication)},
+	})
+	if err != nil {
+		b.Fatalf("testnet.Start(%d) = %v", benchNodes, err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// contentOf is the content CID of a file holding s.
+func contentOf(b *testing.B, s string) cid.Cid {
+	b.Helper()
+	c, err := lineage.HashReader(strings.NewReader(s), lineage.DefaultHash)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// publish stores each producer's records on its node as its own, then
+// flushes every producer's outbox (in parallel) and settles the swarm:
+// when it returns, every record is in the DHT, replicated, and every
+// holder has announced its output.
+func publish(b *testing.B, ctx context.Context, s *testnet.Swarm, byNode map[int][]lineage.Block) {
+	b.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.Nodes))
+	for i, blocks := range byNode {
+		if _, err := s.Nodes[i].Store.Put(blocks, nil); err != nil {
+			b.Fatalf("node %d: Put = %v", i+1, err)
+		}
+		wg.Go(func() {
+			n, err := s.Nodes[i].Flush(ctx)
+			if err == nil && n != len(blocks) {
+				err = fmt.Errorf("flushed %d records, want %d", n, len(blocks))
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			b.Fatalf("node %d: Flush = %v", i+1, err)
+		}
+	}
+	if err := s.Settle(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// holdsAny reports whether n stores a record of any of outs.
+func holdsAny(b *testing.B, n *node.Node, outs []cid.Cid) bool {
+	b.Helper()
+	for _, out := range outs {
+		claims, err := n.Store.Claims(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(claims) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// percentile is the nearest-rank p-th percentile of sorted ds.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// BenchmarkVerify1kSwarm: verify a 1,001-record ancestry spread over a
+// 20-node in-process swarm from a node that holds none of it, then the
+// same ancestry once pinned on that node.
+//
+// The DAG: 50 layers of 20 records, each record of layer l > 0 made from
+// records j and j+1 (mod 20) of the layer below, plus a top record made
+// from all of layer 49. Record j of layer l is signed and published by
+// node (j + 7l) mod 20: every layer is spread round-robin over all 20
+// nodes, and no record's producer made either of its inputs.
+//
+// One iteration: a new node joins the swarm (untimed), is checked to hold
+// none of the ancestry (untimed), and verifies the top output through the
+// swarm (timed); the previous iteration's node is stopped first, so the
+// swarm has 21 nodes running while a verification runs and no verifier
+// ever finds another's cache. After the loop the last verifier pins the
+// top output, the swarm settles, and Check runs on its store alone 11
+// times: ms/verify-pinned is their median.
+//
+// Metrics: ms/verify-swarm (mean; ns/op is the same figure), round-trips
+// (fetch requests), provider-lookups and records-fetched per swarm
+// verification, records/round-trip, ms/verify-pinned and swarm/pinned, the
+// ratio of the two verification times.
+func BenchmarkVerify1kSwarm(b *testing.B) {
+	const width, depth = 20, 50
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := benchSwarm(b, ctx)
+
+	name := func(l, j int) cid.Cid { return contentOf(b, fmt.Sprintf("dag-%d-%d", l, j)) }
+	byNode := map[int][]lineage.Block{}
+	outs := make([]cid.Cid, 0, width*depth+1)
+	sign := func(p int, r *lineage.Record) {
+		blk, err := r.Sign(s.Nodes[p].Key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		byNode[p] = append(byNode[p], blk)
+		outs = append(outs, r.Output)
+	}
+	for l := range depth {
+		for j := range width {
+			r := &lineage.Record{Output: name(l, j), Time: int64(1764000000 + l)}
+			if l > 0 {
+				r.Inputs = []cid.Cid{name(l-1, j), name(l-1, (j+1)%width)}
+			}
+			sign((j+7*l)%benchNodes, r)
+		}
+	}
+	top := &lineage.Record{Output: contentOf(b, "dag-top"), Time: 1764000000 + depth}
+	for j := range width {
+		top.Inputs = append(top.Inputs, name(depth-1, j))
+	}
+	sign(0, top)
+	const want = width*depth + 1
+	publish(b, ctx, s, byNode)
+
+	var (
+		swarmTime                        time.Duration
+		roundTrips, lookups, fetched, nv int
+		fresh                            *node.Node
+		freshIdx                         = -1
+	)
+	for b.Loop() {
+		b.StopTimer()
+		if freshIdx >= 0 {
+			if err := s.Stop(freshIdx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		idx, err := s.Add(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fresh, freshIdx = s.Nodes[idx], idx
+		if holdsAny(b, fresh, outs) {
+			b.Fatal("the new node holds part of the ancestry before verifying")
+		}
+		b.StartTimer()
+
+		start := time.Now()
+		res, err := lineage.Check(ctx, top.Output, fresh.Resolver(), lineage.Options{})
+		elapsed := time.Since(start)
+
+		b.StopTimer()
+		if err != nil {
+			b.Fatalf("Check through the swarm = %v", err)
+		}
+		if !res.Verified || res.Records != want {
+			b.Fatalf("Check through the swarm: verified=%v records=%d, want true, %d (%v)", res.Verified, res.Records, want, res.Counts)
+		}
+		st := fresh.Stats()
+		swarmTime += elapsed
+		roundTrips += st.RoundTrips
+		lookups += st.ProviderLookups
+		fetched += st.Fetched
+		nv++
+		b.StartTimer()
+	}
+
+	// Pinned: the last verifier pins the top output (its ancestry is
+	// cached already, so the pin reads it locally) and announces every
+	// output of it; the swarm settles so those announcements do not
+	// compete with the measurement.
+	info, err := fresh.Pin(ctx, top.Output)
+	if err != nil {
+		b.Fatalf("Pin = %v", err)
+	}
+	if info.Records != want {
+		b.Fatalf("pinned %d records, want %d", info.Records, want)
+	}
+	if err := s.Settle(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var pinned []time.Duration
+	for range 11 {
+		start := time.Now()
+		res, err := lineage.Check(ctx, top.Output, fresh.Store, lineage.Options{})
+		elapsed := time.Since(start)
+		if err != nil || !res.Verified || res.Records != want {
+			b.Fatalf("Check of the pinned ancestry = %v, %v", res, err)
+		}
+		pinned = append(pinned, elapsed)
+	}
+	slices.Sort(pinned)
+	pinnedMedian := percentile(pinned, 50)
+
+	swarmMean := swarmTime / time.Duration(nv)
+	b.ReportMetric(ms(swarmMean), "ms/verify-swarm")
+	b.ReportMetric(float64(roundTrips)/float64(nv), "round-trips")
+	b.ReportMetric(float64(lookups)/float64(nv), "provider-lookups")
+	b.ReportMetric(float64(fetched)/float64(nv), "records-fetched")
+	if roundTrips > 0 {
+		b.ReportMetric(float64(fetched)/float64(roundTrips), "records/round-trip")
+	}
+	b.ReportMetric(ms(pinnedMedian), "ms/verify-pinned")
+	b.ReportMetric(float64(swarmMean)/float64(pinnedMedian), "swarm/pinned")
+}
+
+// BenchmarkDHTLatency: DHT put and provider lookup latency on a settled
+// 20-node swarm (3 replicas per record, as BenchmarkVerify1kSwarm).
+//
+// Setup publishes 100 records, one per output, made round-robin on the 20
+// nodes. One iteration makes 100 Swarm.PutRecord calls of new signed
+// records, each from the next node in turn (the swarm settles after each
+// put, untimed, so the replicas' announcements do not pile up under the
+// next put), then 100 Swarm.Providers lookups (at most 1 provider) of the
+// published outputs, each from a node that holds no record of that output
+// and so is not one of its providers. ns/op is the whole round; the
+// figures are put-median-ms, put-p95-ms, providers-median-ms and
+// providers-p95-ms over every call of every iteration.
+func BenchmarkDHTLatency(b *testing.B) {
+	const calls = 100
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := benchSwarm(b, ctx)
+
+	byNode := map[int][]lineage.Block{}
+	published := make([]cid.Cid, calls)
+	for i := range calls {
+		p := i % benchNodes
+		r := &lineage.Record{Output: contentOf(b, fmt.Sprintf("published-%d", i)), Time: 1764000000}
+		blk, err := r.Sign(s.Nodes[p].Key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		byNode[p] = append(byNode[p], blk)
+		published[i] = r.Output
+	}
+	publish(b, ctx, s, byNode)
+
+	// The lookup of output i runs on the first node from (3i+5) mod 20 on
+	// that is not a provider of it.
+	lookers := make([]int, calls)
+	for i, out := range published {
+		lookers[i] = -1
+		for k := range benchNodes {
+			v := (3*i + 5 + k) % benchNodes
+			if !holdsAny(b, s.Nodes[v], []cid.Cid{out}) {
+				lookers[i] = v
+				break
+			}
+		}
+		if lookers[i] < 0 {
+			b.Fatalf("every node holds output %d", i)
+		}
+	}
+
+	var puts, finds []time.Duration
+	iter := 0
+	for b.Loop() {
+		iter++
+		for i := range calls {
+			n := s.Nodes[i%benchNodes]
+			r := &lineage.Record{Output: contentOf(b, fmt.Sprintf("put-%d-%d", iter, i)), Time: 1764000000}
+			blk, err := r.Sign(n.Key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			err = n.Swarm.PutRecord(ctx, blk)
+			puts = append(puts, time.Since(start))
+			if err != nil {
+				b.Fatalf("node %d: PutRecord = %v", i%benchNodes+1, err)
+			}
+			if err := s.Settle(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for i, out := range published {
+			n := s.Nodes[lookers[i]]
+			start := time.Now()
+			ps := n.Swarm.Providers(ctx, out, 1)
+			finds = append(finds, time.Since(start))
+			if len(ps) != 1 || ps[0].ID == n.ID() {
+				b.Fatalf("node %d: Providers(published %d) = %v, want another node", lookers[i]+1, i, ps)
+			}
+		}
+	}
+	slices.Sort(puts)
+	slices.Sort(finds)
+	b.ReportMetric(ms(percentile(puts, 50)), "put-median-ms")
+	b.ReportMetric(ms(percentile(puts, 95)), "put-p95-ms")
+	b.ReportMetric(ms(percentile(finds, 50)), "providers-median-ms")
+	b.ReportMetric(ms(percentile(finds, 95)), "providers-p95-ms")
+}
