@@ -49,6 +49,7 @@ func daemonCommand() *cli.Command {
 			&cli.IntFlag{Name: "keep-levels", Usage: "λ: levels of others' ancestry kept below own records", Value: node.DefaultKeepLevels},
 			&cli.IntFlag{Name: "replication", Usage: "DHT replicas per record, k", Value: 20},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
+			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on `ADDR` (host:port; off by default)"},
 		},
 		Action: runDaemon,
 	}
@@ -147,6 +148,13 @@ func runDaemon(c *cli.Context) error {
 	defer n.Close()
 	apiErr := make(chan error, 1)
 	go func() { apiErr <- n.ServeAPI(c.Context) }()
+	if addr := c.String("metrics"); addr != "" {
+		go func() {
+			if err := n.ServeMetrics(c.Context, addr); err != nil {
+				logger.Error("metrics server stopped", "err", err)
+			}
+		}()
+	}
 	var addrs []string
 	for _, a := range n.Swarm.Addrs() {
 		addrs = append(addrs, a.String())

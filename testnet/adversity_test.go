@@ -210,3 +210,39 @@ func TestRestartPublishes(t *testing.T) {
 
 var _ = errors.Is
 var _ = testnet.Home
+
+// TestPinOffline: a node pins a file's ancestry from the swarm; with every
+// other node stopped, it still verifies the file on its own.
+func TestPinOffline(t *testing.T) {
+	s := startSwarm(t, 4, node.WithReplication(2))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	contents := chain(t, ctx, s, []int{0, 1, 2})
+	target := contents[len(contents)-1]
+	auditor, err := s.Add(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Nodes[auditor].Pin(ctx, target)
+	if err != nil {
+		t.Fatalf("Pin = %v", err)
+	}
+	if info.Records != 3 {
+		t.Errorf("pinned %d records, want 3", info.Records)
+	}
+	for i := range s.Nodes {
+		if i != auditor {
+			if err := s.Stop(i); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	a := s.Nodes[auditor]
+	if n, err := a.Store.GC(ctx, 0); err != nil || n.Removed != 0 {
+		t.Errorf("GC after pin removed %d records (%v), want 0", n.Removed, err)
+	}
+	res, err := lineage.Check(ctx, target, a.Resolver(), lineage.Options{})
+	if err != nil || !res.Verified || res.Records != 3 {
+		t.Fatalf("Check on the auditor alone = %+v, %v; want verified with 3 records", res, err)
+	}
+}
