@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/bonsai-lineage/bonsai/internal/par"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -191,7 +192,7 @@ func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
 			todo = append(todo, n)
 		}
 		errs := make([]error, len(todo))
-		parallelN(len(todo), c.opts.Parallelism, func(i int) { errs[i] = c.resolveNode(ctx, todo[i]) })
+		par.Each(len(todo), c.opts.Parallelism, func(i int) { errs[i] = c.resolveNode(ctx, todo[i]) })
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}

@@ -4,9 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
-	"sync/atomic"
 
+	"github.com/bonsai-lineage/bonsai/internal/par"
 	"github.com/bonsai-lineage/bonsai/signer"
 	"github.com/ipfs/go-cid"
 )
@@ -51,36 +50,8 @@ func Open(c cid.Cid, data []byte) (*Record, error) {
 func OpenAll(blocks []Block) ([]*Record, []error) {
 	recs := make([]*Record, len(blocks))
 	errs := make([]error, len(blocks))
-	parallelN(len(blocks), runtime.GOMAXPROCS(0), func(i int) {
+	par.Each(len(blocks), runtime.GOMAXPROCS(0), func(i int) {
 		recs[i], errs[i] = Open(blocks[i].CID, blocks[i].Data)
 	})
 	return recs, errs
-}
-
-// parallelN runs f(0..n-1) on up to workers goroutines, which take indexes
-// from a shared counter; with one item or one worker it runs inline.
-func parallelN(n, workers int, f func(i int)) {
-	workers = min(workers, n)
-	if workers <= 1 {
-		for i := range n {
-			f(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }

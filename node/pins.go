@@ -14,9 +14,10 @@ import (
 	"math"
 	"slices"
 	"sync"
-	"sync/atomic"
+
 	"time"
 
+	"github.com/bonsai-lineage/bonsai/internal/par"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/fxamacker/cbor/v2"
@@ -108,7 +109,7 @@ func (s *Store) Pin(ctx context.Context, output cid.Cid, res lineage.Resolver, o
 		}
 		found := make([][]pinFound, len(frontier))
 		errs := make([]error, len(frontier))
-		pinEach(len(frontier), pinParallelism, func(i int) {
+		par.Each(len(frontier), pinParallelism, func(i int) {
 			found[i], errs[i] = resolveValid(ctx, res, frontier[i])
 		})
 		for i, err := range errs {
@@ -315,31 +316,6 @@ func (s *Store) pinsInFlight() []cid.Cid {
 	return outs
 }
 
-// pinEach runs f(0..n-1) on up to workers goroutines.
-func pinEach(n, workers int, f func(i int)) {
-	workers = min(workers, n)
-	if workers <= 1 {
-		for i := range n {
-			f(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
-}
-
 // The pin entry, CBOR with short keys. Every field is required; unknown
 // fields, duplicate keys, tags, indefinite lengths and trailing bytes are
 // refused.
@@ -367,24 +343,7 @@ var (
 )
 
 func init() {
-	var err error
-	pinEnc, err = cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	pinDec, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  DefaultPinMaxRecords,
-		MaxMapPairs:       16,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
+	pinEnc, pinDec = strictCBOR(DefaultPinMaxRecords)
 }
 
 func encodePin(p PinInfo) ([]byte, error) {

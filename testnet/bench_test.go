@@ -158,7 +158,9 @@ func BenchmarkVerify1kSwarm(b *testing.B) {
 	}
 	sign(0, top)
 	const want = width*depth + 1
+	t0 := time.Now()
 	publish(b, ctx, s, byNode)
+	b.Logf("publish %v", time.Since(t0))
 
 	var (
 		swarmTime                        time.Duration
@@ -207,7 +209,9 @@ func BenchmarkVerify1kSwarm(b *testing.B) {
 	// cached already, so the pin reads it locally) and announces every
 	// output of it; the swarm settles so those announcements do not
 	// compete with the measurement.
+	t0 = time.Now()
 	info, err := fresh.Pin(ctx, top.Output)
+	b.Logf("pin %v", time.Since(t0))
 	if err != nil {
 		b.Fatalf("Pin = %v", err)
 	}
@@ -217,6 +221,7 @@ func BenchmarkVerify1kSwarm(b *testing.B) {
 	if err := s.Settle(ctx); err != nil {
 		b.Fatal(err)
 	}
+	b.Logf("pin+settle %v", time.Since(t0))
 	var pinned []time.Duration
 	for range 11 {
 		start := time.Now()
@@ -227,6 +232,7 @@ func BenchmarkVerify1kSwarm(b *testing.B) {
 		}
 		pinned = append(pinned, elapsed)
 	}
+	b.Logf("pinned %v", pinned)
 	slices.Sort(pinned)
 	pinnedMedian := percentile(pinned, 50)
 
@@ -324,6 +330,8 @@ func BenchmarkDHTLatency(b *testing.B) {
 	}
 	slices.Sort(puts)
 	slices.Sort(finds)
+	b.Logf("puts %v", puts[80:])
+	b.Logf("finds %v", finds[80:])
 	b.ReportMetric(ms(percentile(puts, 50)), "put-median-ms")
 	b.ReportMetric(ms(percentile(puts, 95)), "put-p95-ms")
 	b.ReportMetric(ms(percentile(finds, 50)), "providers-median-ms")
