@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"time"
 
@@ -57,6 +58,16 @@ func runVerify(c *cli.Context) error {
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
+	if isTerminal(c.App.ErrWriter) {
+		// Progress on a terminal only: logs and pipes get the result alone.
+		start := time.Now()
+		opts.Progress = func(depth, nodes, records int) {
+			if time.Since(start) > 300*time.Millisecond {
+				fmt.Fprintf(c.App.ErrWriter, "\rchecking: depth %d, %d nodes, %d records…", depth, nodes, records)
+			}
+		}
+		defer fmt.Fprint(c.App.ErrWriter, "\r\033[K")
+	}
 	api, viaDaemon := st.(*apiClient)
 	var before node.FetchStats
 	if viaDaemon {
@@ -160,4 +171,14 @@ func printSwarm(w io.Writer, s node.FetchStats) {
 		}
 		fmt.Fprintln(w, line)
 	}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -52,6 +52,9 @@ type Options struct {
 	// RequireFull makes a leaf with no record a failure (NoRecord) instead
 	// of a Source.
 	RequireFull bool
+	// Progress, when set, is called after each level with the depth done
+	// and the nodes and records checked so far.
+	Progress func(depth, nodes, records int)
 }
 
 // RecordCheck is the verdict on one record claiming a node's output.
@@ -211,6 +214,9 @@ func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
 					next = append(next, in)
 				}
 			}
+		}
+		if c.opts.Progress != nil {
+			c.opts.Progress(depth, len(r.Order), r.Records)
 		}
 		frontier = next
 	}

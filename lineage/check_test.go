@@ -342,3 +342,18 @@ func TestCheckExecutorsMet(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckProgress(t *testing.T) {
+	m := newMem()
+	m.rec(t, 1, "b", "a")
+	m.rec(t, 1, "c", "b")
+	var depths []int
+	last := 0
+	check(t, m, "c", lineage.Options{Progress: func(depth, nodes, records int) {
+		depths = append(depths, depth)
+		last = records
+	}})
+	if len(depths) != 3 || depths[2] != 2 || last != 2 {
+		t.Errorf("progress calls = %v, last records %d; want depths 0,1,2 and 2 records", depths, last)
+	}
+}
