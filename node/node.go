@@ -31,6 +31,7 @@ type config struct {
 	replication  int
 	keepLevels   int
 	gcInterval   time.Duration
+	reprovide    time.Duration
 	logger       *slog.Logger
 	autoRefresh  bool
 	fetchBatch   int
@@ -44,6 +45,7 @@ func defaults() config {
 	return config{
 		keepLevels:   DefaultKeepLevels,
 		gcInterval:   10 * time.Minute,
+		reprovide:    12 * time.Hour,
 		logger:       slog.Default(),
 		autoRefresh:  true,
 		fetchBatch:   512,
@@ -98,6 +100,14 @@ func WithKeepLevels(l int) Option {
 // minutes; 0 turns the periodic pass off).
 func WithGCInterval(d time.Duration) Option {
 	return func(c *config) error { c.gcInterval = d; return nil }
+}
+
+// WithReprovideInterval sets how often the node announces again every
+// output it holds records for (default 12 hours; provider records expire
+// after 48). It also announces them once at start when it joins a swarm.
+// 0 turns it off.
+func WithReprovideInterval(d time.Duration) Option {
+	return func(c *config) error { c.reprovide = d; return nil }
 }
 
 // WithLogger sets the structured logger (default slog.Default()).
@@ -180,6 +190,9 @@ func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
 	n.goRun(func() { n.provideLoop(runCtx) })
 	if cfg.gcInterval > 0 {
 		n.goRun(func() { n.gcLoop(runCtx) })
+	}
+	if cfg.reprovide > 0 {
+		n.goRun(func() { n.reprovideLoop(runCtx, len(cfg.bootstrap) > 0) })
 	}
 	return n, nil
 }
@@ -272,6 +285,36 @@ func (n *Node) provideLoop(ctx context.Context) {
 			}
 			cancel()
 			n.provides.Add(-1)
+		}
+	}
+}
+
+// reprovideLoop announces every held output again, now (after a restart
+// into a swarm) and then periodically, so provider records never lapse.
+func (n *Node) reprovideLoop(ctx context.Context, now bool) {
+	t := time.NewTicker(n.cfg.reprovide)
+	defer t.Stop()
+	for {
+		if now {
+			err := n.Store.Outputs(func(out cid.Cid) error {
+				n.provides.Add(1)
+				select {
+				case n.provideQ <- out:
+					return nil
+				case <-ctx.Done():
+					n.provides.Add(-1)
+					return ctx.Err()
+				}
+			})
+			if err != nil && ctx.Err() == nil {
+				n.log.Warn("reprovide failed", "err", err)
+			}
+		}
+		now = true
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

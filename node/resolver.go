@@ -120,11 +120,33 @@ func (r swarmResolver) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Bloc
 	return nil, fmt.Errorf("%w: %d provider(s), none served a record: %s", lineage.ErrUnreachable, asked, strings.Join(problems, "; "))
 }
 
-// fetchAncestry asks p for the ancestry of out in one request and checks
-// every block: good ones are returned for caching, forged ones (marked with
-// the peer) for the verifier to report.
+// fetchAncestry asks p for the ancestry of out, following the frontier the
+// peer could not fit in one answer for up to maxFollow more requests (the
+// peer that provides an output usually holds what lies below it), and
+// checks every block: good ones are returned for caching, forged ones
+// (marked with the peer) for the verifier to report.
 func (n *Node) fetchAncestry(ctx context.Context, p peer.ID, out cid.Cid) (good, bad []lineage.Block, err error) {
-	resp, err := dht.Fetch(ctx, n.Swarm.Host, p, dht.Request{Op: dht.OpAncestry, CIDs: []cid.Cid{out}, MaxRecords: n.cfg.fetchBatch})
+	const maxFollow = 8
+	want := []cid.Cid{out}
+	for round := 0; len(want) > 0 && round <= maxFollow; round++ {
+		batch := want[:min(len(want), dht.MaxRequestCIDs)]
+		resp, err := dht.Fetch(ctx, n.Swarm.Host, p, dht.Request{Op: dht.OpAncestry, CIDs: batch, MaxRecords: n.cfg.fetchBatch})
+		g, b := n.countFetch(p, resp, err)
+		good, bad = append(good, g...), append(bad, b...)
+		if err != nil {
+			if round == 0 {
+				return nil, bad, err
+			}
+			break // keep what the earlier rounds brought
+		}
+		want = append(want[len(batch):], resp.Frontier...)
+	}
+	return good, bad, nil
+}
+
+// countFetch records one round trip to p and splits its blocks into
+// verified and forged.
+func (n *Node) countFetch(p peer.ID, resp *dht.Response, err error) (good, bad []lineage.Block) {
 	n.stats.mu.Lock()
 	defer n.stats.mu.Unlock()
 	ps := n.stats.peer(p)
@@ -133,7 +155,7 @@ func (n *Node) fetchAncestry(ctx context.Context, p peer.ID, out cid.Cid) (good,
 	if err != nil {
 		ps.Failures++
 		ps.LastErr = err.Error()
-		return nil, nil, err
+		return nil, nil
 	}
 	for _, b := range resp.Blocks {
 		b.From = p.String()
@@ -147,5 +169,5 @@ func (n *Node) fetchAncestry(ctx context.Context, p peer.ID, out cid.Cid) (good,
 	}
 	ps.Records += len(good)
 	n.stats.Fetched += len(good)
-	return good, bad, nil
+	return good, bad
 }

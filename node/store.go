@@ -296,6 +296,32 @@ func (s *Store) Claims(out cid.Cid) ([]Claim, error) {
 	return claims, nil
 }
 
+// Outputs calls f with every output CID the store holds records for, each
+// once, in key order.
+func (s *Store) Outputs(f func(out cid.Cid) error) error {
+	prefix := []byte{prefixOutput}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return fmt.Errorf("read index: %w", err)
+	}
+	defer it.Close()
+	var last cid.Cid
+	for it.First(); it.Valid(); it.Next() {
+		_, out, err := cid.CidFromBytes(it.Key()[1:])
+		if err != nil {
+			return fmt.Errorf("corrupt index key: %w", err)
+		}
+		if out.Equals(last) {
+			continue
+		}
+		last = out
+		if err := f(out); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
 // Resolve returns the blocks of the stored records claiming out; it makes
 // the store a lineage.Resolver.
 func (s *Store) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block, error) {

@@ -286,3 +286,18 @@ func TestRecorderAndAncestry(t *testing.T) {
 		t.Errorf("Record(missing output) = nil, want an error")
 	}
 }
+
+func TestOutputs(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	blocks := []lineage.Block{block(t, 1, "x", 1), block(t, 2, "x", 2), block(t, 1, "y", 1)}
+	if _, err := st.Put(blocks, nil); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[cid.Cid]int{}
+	if err := st.Outputs(func(out cid.Cid) error { seen[out]++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[contentOf(t, "x")] != 1 || seen[contentOf(t, "y")] != 1 {
+		t.Errorf("Outputs = %v, want x and y once each", seen)
+	}
+}

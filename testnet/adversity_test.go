@@ -207,7 +207,6 @@ func TestRestartPublishes(t *testing.T) {
 	}
 }
 
-
 // TestPinOffline: a node pins a file's ancestry from the swarm; with every
 // other node stopped, it still verifies the file on its own.
 func TestPinOffline(t *testing.T) {
