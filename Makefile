@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/bonsai
 PKGS    := ./...
 
-.PHONY: all build test bench demo lint fuzz clean
+.PHONY: all build test bench demo lint fuzz clean generate
 
 all: build
 
@@ -26,6 +26,12 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) mod tidy -diff
+
+# Rebuild the eBPF capture object and its Go bindings (bpf/capture_x86_bpfel.*)
+# from bpf/capture.bpf.c; needs clang and libbpf-dev. The outputs are
+# committed; a test fails with "run make generate" when they are stale.
+generate:
+	$(GO) generate ./bpf
 
 # Fuzz the decoders for a while (the seed corpus also runs in `make test`).
 FUZZTIME ?= 30s

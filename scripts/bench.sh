@@ -43,3 +43,104 @@ printf '  raw Ed25519 verify/s, 1 core:     %s (crypto/ed25519)\n' "$(median Che
 printf '  raw verify/s, 1 core, cached key: %s (curve25519-voi, what bonsai uses)\n' "$(median Check10k voi-1core/s)"
 printf '  ratio to crypto/ed25519 (aim > 1.5 on 2 cores): %s\n' "$(median Check10k ratio)"
 printf '  ratio to curve25519-voi 1 core:                 %s\n' "$(median Check10k ratio-voi)"
+
+# The swarm: set SWARM=0 to skip (about 3 minutes on 2 cores).
+[ "${SWARM:-1}" = 0 ] && exit 0
+
+swarm_out=.bench/testnet-bench.txt
+echo
+echo "# swarm benchmarks (20 in-process nodes, one iteration each), raw output in $swarm_out"
+go test -run '^$' -bench . -benchtime 1x -count 1 -timeout 10m ./testnet | tee "$swarm_out" | grep -E '^(Benchmark|ok|FAIL)'
+# swarm PATTERN UNIT: the metric from the swarm benchmarks' output.
+swarm() { local out=$swarm_out; median "$@"; }
+
+echo
+echo "## Verify a 1,001-record ancestry spread over a 20-node swarm (3 replicas) from a node holding none of it"
+printf '  wall time through the swarm:  %s ms\n' "$(swarm Verify1kSwarm ms/verify-swarm)"
+printf '  network round trips:          %s (provider lookups: %s)\n' "$(swarm Verify1kSwarm round-trips)" "$(swarm Verify1kSwarm provider-lookups)"
+printf '  records fetched per round trip: %s\n' "$(swarm Verify1kSwarm records/round-trip)"
+printf '  the same ancestry pinned locally: %s ms; swarm/pinned: %s\n' "$(swarm Verify1kSwarm ms/verify-pinned)" "$(swarm Verify1kSwarm swarm/pinned)"
+printf '  (measured while the idle swarm kept %s cores busy)\n' "$(swarm Verify1kSwarm idle-cores)"
+echo "## DHT on the 20-node swarm (3 replicas), 100 calls each"
+printf '  put record:       median %s ms, p95 %s ms\n' "$(swarm DHTLatency put-median-ms)" "$(swarm DHTLatency put-p95-ms)"
+printf '  provider lookup:  median %s ms, p95 %s ms\n' "$(swarm DHTLatency providers-median-ms)" "$(swarm DHTLatency providers-p95-ms)"
+printf '  (measured while the idle swarm kept %s cores busy)\n' "$(swarm DHTLatency idle-cores)"
+
+# Daemon memory: 20 real daemons, each its own process, on loopback ports
+# 47100-47119 in temporary homes (default settings otherwise), idle for
+# 10 s once every one answers on its API socket. Always stopped at exit.
+echo "## Daemon memory (RSS) idle in a 20-node swarm of daemon processes"
+go build -o bin/bonsai ./cmd/bonsai
+BONSAI=$PWD/bin/bonsai
+DAEMONS=20
+BASE_PORT=47100
+rss_dir=$(mktemp -d)
+daemon_pids=()
+idle_pid=
+stop_daemons() {
+  local p
+  [ -n "$idle_pid" ] && kill "$idle_pid" 2>/dev/null
+  for p in "${daemon_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${daemon_pids[@]}"; do
+    # SIGTERM shuts a daemon down cleanly; one still up after 20 s is killed.
+    for _ in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$p" 2>/dev/null; then
+      echo "bench: daemon $p ignored SIGTERM for 20 s, killing it" >&2
+      kill -KILL "$p" 2>/dev/null || true
+    fi
+    wait "$p" 2>/dev/null || true
+  done
+  daemon_pids=()
+  rm -rf "$rss_dir"
+}
+trap stop_daemons EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start_daemon I [BOOTSTRAP]: start daemon I (1-based) in the background.
+start_daemon() {
+  local h=$rss_dir/n$1 port=$((BASE_PORT + $1 - 1))
+  local args=(--home "$h" daemon --listen "/ip4/127.0.0.1/tcp/$port")
+  [ $# -gt 1 ] && args+=(--bootstrap "$2")
+  "$BONSAI" "${args[@]}" >"$h.log" 2>&1 &
+  daemon_pids[$1 - 1]=$!
+}
+# wait_api I: wait until daemon I answers on its API socket (60 s at most).
+wait_api() {
+  local h=$rss_dir/n$1 pid=${daemon_pids[$1 - 1]}
+  for _ in $(seq 600); do
+    "$BONSAI" --home "$h" id --addrs >/dev/null 2>&1 && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "bench: daemon $1 exited; its log:" >&2; tail -5 "$h.log" >&2; return 1
+    fi
+    sleep 0.1
+  done
+  echo "bench: daemon $1 not answering after 60 s; its log:" >&2; tail -5 "$h.log" >&2; return 1
+}
+cpu_ticks() { # total user+system clock ticks of the daemons
+  local p t=0
+  for p in "${daemon_pids[@]}"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+  echo "$t"
+}
+
+for i in $(seq "$DAEMONS"); do "$BONSAI" --home "$rss_dir/n$i" init >/dev/null 2>&1; done
+boot=/ip4/127.0.0.1/tcp/$BASE_PORT/p2p/$("$BONSAI" --home "$rss_dir/n1" id)
+start_daemon 1
+wait_api 1
+for i in $(seq 2 "$DAEMONS"); do start_daemon "$i" "$boot"; done
+for i in $(seq 2 "$DAEMONS"); do wait_api "$i"; done
+ticks0=$(cpu_ticks)
+# In the background, so a signal stops the benchmark at once.
+sleep 10 &
+idle_pid=$!
+wait "$idle_pid"
+idle_pid=
+ticks1=$(cpu_ticks)
+for p in "${daemon_pids[@]}"; do awk '/^VmRSS:/ { print $2 }' "/proc/$p/status"; done | sort -n >.bench/daemon-rss-kib.txt
+awk -v n="$DAEMONS" '{ v[NR] = $1 } END {
+  if (NR != n) { printf "  RSS read for %d of %d daemons\n", NR, n; exit 1 }
+  med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+  printf "  %d daemons, idle 10 s: median %.1f MiB, max %.1f MiB (per-daemon KiB in .bench/daemon-rss-kib.txt)\n", NR, med / 1024, v[NR] / 1024
+}' .bench/daemon-rss-kib.txt
+awk -v d="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" -v n="$DAEMONS" \
+  'BEGIN { printf "  CPU while idle: %.3f cores for all %d (%.1f ms/s each)\n", d / hz / 10, n, d / hz / 10 / n * 1000 }'

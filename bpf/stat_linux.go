@@ -1,0 +1,24 @@
+//go:build linux
+
+package bpf
+
+import (
+	"io/fs"
+	"syscall"
+)
+
+func statID(st fs.FileInfo) (FileID, bool) {
+	s, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return FileID{}, false
+	}
+	return FileID{Dev: uint64(s.Dev), Ino: s.Ino}, true
+}
+
+func statUID(st fs.FileInfo) (uint32, bool) {
+	s, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return s.Uid, true
+}

@@ -1,0 +1,319 @@
+package bpf
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// FileID names a file the way the kernel does: device and inode. Paths
+// come and go (rename, unlink); the identity stays.
+type FileID struct{ Dev, Ino uint64 }
+
+const (
+	modeType = 0o170000
+	modeReg  = 0o100000
+	atFDCWD  = -100
+)
+
+// Observed is one output the tracker concluded: a regular file written in
+// scope that still exists, with the files it was made from.
+type Observed struct {
+	Path       string   // where the output is now
+	Inputs     []string // regular files it was made from (outputs of the same run included)
+	Program    string   // the executable of its (last) writer, when known
+	UID        uint32
+	Incomplete bool // the capture missed something that may concern it
+}
+
+// Tracker keeps the process table and file table that capture events
+// describe and turns them into lineage: which files each process had read
+// (itself, or its ancestors before forking it) when it wrote a file.
+// Temporary files and pipes are not outputs: what was written into them
+// carries through to whoever reads them.
+type Tracker struct {
+	procs map[uint32]*proc
+	files map[FileID]*file
+	// Resolve makes an event's path absolute for process pid; the default
+	// reads /proc/PID/cwd and /proc/PID/fd/DIRFD.
+	Resolve func(pid uint32, dirfd int32, path string) string
+	// Ignore reports inputs that are not worth a lineage edge: the
+	// system's own files (libraries, locale data, /proc …).
+	Ignore func(path string) bool
+	lost   bool
+}
+
+type proc struct {
+	pid     uint32
+	parent  uint32
+	inputs  map[FileID]bool // files (and pipes) read by it or inherited
+	program string
+	uid     uint32
+	exited  bool
+	// inScope: the process did something in scope itself. The parent of a
+	// scoped child may be outside (bonsai run starts the command into its
+	// cgroup), and its exit will never be seen.
+	inScope bool
+	cwd     string
+	// snap holds, per written file, the inputs when the process closed it.
+	snap map[FileID]map[FileID]bool
+}
+
+type file struct {
+	id      FileID
+	path    string
+	mode    uint32
+	writers []uint32
+	removed bool
+}
+
+// NewTracker returns an empty tracker with the default path resolution and
+// system-file filter.
+func NewTracker() *Tracker {
+	t := &Tracker{procs: map[uint32]*proc{}, files: map[FileID]*file{}, Ignore: SystemPath}
+	t.Resolve = t.procResolve
+	return t
+}
+
+// SystemPath reports paths that belong to the system rather than to the
+// work being traced: programs and libraries, configuration, kernel files.
+func SystemPath(p string) bool {
+	for _, pre := range []string{"/usr/", "/lib/", "/lib64/", "/bin/", "/sbin/", "/etc/", "/proc/", "/sys/", "/dev/", "/run/", "/var/cache/", "/var/lib/"} {
+		if strings.HasPrefix(p, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *Tracker) procResolve(pid uint32, dirfd int32, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	base := ""
+	if dirfd == atFDCWD {
+		base, _ = os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/cwd")
+		if base == "" {
+			if pr := t.procs[pid]; pr != nil {
+				base = pr.cwd
+			}
+		}
+	} else {
+		base, _ = os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/fd/" + strconv.Itoa(int(dirfd)))
+	}
+	if base == "" {
+		return ""
+	}
+	return filepath.Join(base, p)
+}
+
+func (t *Tracker) proc(pid uint32) *proc {
+	p := t.procs[pid]
+	if p == nil {
+		p = &proc{pid: pid, inputs: map[FileID]bool{}, snap: map[FileID]map[FileID]bool{}, inScope: true}
+		if cwd, err := os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/cwd"); err == nil {
+			p.cwd = cwd
+		}
+		t.procs[pid] = p
+	}
+	return p
+}
+
+func (t *Tracker) file(id FileID, mode uint32) *file {
+	f := t.files[id]
+	if f == nil {
+		f = &file{id: id}
+		t.files[id] = f
+	}
+	if mode != 0 {
+		f.mode = mode
+	}
+	return f
+}
+
+// MarkLost records that the capture lost events: every output is then
+// reported incomplete.
+func (t *Tracker) MarkLost() { t.lost = true }
+
+// Handle applies one event.
+func (t *Tracker) Handle(ev Event) {
+	switch ev.Kind {
+	case KindFork:
+		_, known := t.procs[ev.PID]
+		parent := t.proc(ev.PID)
+		if !known {
+			parent.inScope = false
+		}
+		child := t.proc(ev.Child)
+		child.inScope = true
+		child.parent = ev.PID
+		child.program = parent.program
+		child.uid = parent.uid
+		child.cwd = parent.cwd
+		for in := range parent.inputs {
+			child.inputs[in] = true
+		}
+	case KindExec:
+		p := t.proc(ev.PID)
+		p.program = t.Resolve(ev.PID, atFDCWD, ev.Path)
+		if st, err := os.Stat("/proc/" + strconv.Itoa(int(ev.PID))); err == nil {
+			if u, ok := statUID(st); ok {
+				p.uid = u
+			}
+		}
+	case KindExit:
+		p := t.proc(ev.PID)
+		p.exited = true
+	case KindOpen:
+		f := t.file(FileID{ev.Dev, ev.Ino}, ev.Mode)
+		if path := t.Resolve(ev.PID, ev.Dirfd, ev.Path); path != "" {
+			f.path, f.removed = path, false
+		}
+	case KindRead:
+		p := t.proc(ev.PID)
+		t.file(FileID{ev.Dev, ev.Ino}, ev.Mode)
+		p.inputs[FileID{ev.Dev, ev.Ino}] = true
+	case KindWrite, KindTruncate:
+		if ev.Kind == KindTruncate && ev.Ino == 0 {
+			return // truncate(path) without an inode: the open that follows tells
+		}
+		f := t.file(FileID{ev.Dev, ev.Ino}, ev.Mode)
+		if !slices.Contains(f.writers, ev.PID) {
+			f.writers = append(f.writers, ev.PID)
+		}
+		t.proc(ev.PID)
+	case KindClose:
+		p := t.proc(ev.PID)
+		id := FileID{ev.Dev, ev.Ino}
+		snap := make(map[FileID]bool, len(p.inputs))
+		for in := range p.inputs {
+			snap[in] = true
+		}
+		p.snap[id] = snap
+	case KindRename:
+		from := t.Resolve(ev.PID, ev.Dirfd, ev.Path)
+		to := t.Resolve(ev.PID, ev.Dirfd, ev.Path2)
+		for _, f := range t.files {
+			if f.path == to && to != "" {
+				f.removed = true // replaced by the rename
+			}
+		}
+		for _, f := range t.files {
+			if f.path == from && from != "" {
+				f.path, f.removed = to, false
+			}
+		}
+	case KindUnlink:
+		path := t.Resolve(ev.PID, ev.Dirfd, ev.Path)
+		for _, f := range t.files {
+			if f.path == path && path != "" {
+				f.removed = true
+			}
+		}
+	}
+}
+
+// Live reports whether any tracked process has not exited.
+func (t *Tracker) Live() int {
+	n := 0
+	for _, p := range t.procs {
+		if p.inScope && !p.exited {
+			n++
+		}
+	}
+	return n
+}
+
+// isOutput: a regular file written in scope that still exists.
+func (t *Tracker) isOutput(f *file) bool {
+	if len(f.writers) == 0 || f.removed || f.path == "" {
+		return false
+	}
+	if f.mode != 0 && f.mode&modeType != modeReg {
+		return false
+	}
+	st, err := os.Stat(f.path)
+	if err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	// The path must still name this file. Only the inode is compared:
+	// the kernel's s_dev and stat's st_dev encode devices differently.
+	if id, ok := statID(st); ok && id.Ino != f.id.Ino {
+		return false
+	}
+	return true
+}
+
+// inputsOf is what writer w had read when it closed f (or at the end, if
+// it never closed it).
+func (p *proc) inputsOf(f FileID) map[FileID]bool {
+	if s, ok := p.snap[f]; ok {
+		return s
+	}
+	return p.inputs
+}
+
+// Outputs concludes the run: one Observed per output, inputs resolved
+// through temporary files and pipes to the files they came from.
+func (t *Tracker) Outputs() []Observed {
+	var outs []Observed
+	for _, f := range t.files {
+		if !t.isOutput(f) {
+			continue
+		}
+		o := Observed{Path: f.path, Incomplete: t.lost}
+		seen := map[FileID]bool{f.id: true}
+		ins := map[string]bool{}
+		for _, w := range f.writers {
+			p := t.procs[w]
+			if p == nil {
+				continue
+			}
+			if p.program != "" {
+				o.Program = p.program
+			}
+			o.UID = p.uid
+			t.collect(p.inputsOf(f.id), seen, ins)
+		}
+		for in := range ins {
+			o.Inputs = append(o.Inputs, in)
+		}
+		slices.Sort(o.Inputs)
+		outs = append(outs, o)
+	}
+	slices.SortFunc(outs, func(a, b Observed) int { return strings.Compare(a.Path, b.Path) })
+	return outs
+}
+
+// collect adds to ins the files behind the given inputs: an output or a
+// file not written in scope stands for itself; a temporary file or a pipe
+// stands for what its writers had read.
+func (t *Tracker) collect(inputs map[FileID]bool, seen map[FileID]bool, ins map[string]bool) {
+	for id := range inputs {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		f := t.files[id]
+		if f == nil {
+			continue
+		}
+		regular := f.mode == 0 || f.mode&modeType == modeReg
+		switch {
+		case regular && len(f.writers) == 0:
+			if f.path != "" && !f.removed && !t.Ignore(f.path) {
+				ins[f.path] = true
+			}
+		case regular && t.isOutput(f):
+			ins[f.path] = true
+		default: // a pipe, a socket, or a temporary file gone by now
+			for _, w := range f.writers {
+				if p := t.procs[w]; p != nil {
+					t.collect(p.inputsOf(id), seen, ins)
+				}
+			}
+		}
+	}
+}

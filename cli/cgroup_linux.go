@@ -1,0 +1,81 @@
+//go:build linux
+
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/bonsai-lineage/bonsai/bpf"
+)
+
+// runCgroup is the cgroup (v2) a `bonsai run` command starts in: the
+// kernel program scopes capture by its id, and the child is placed in it at
+// clone time, so not one of its events is missed.
+type runCgroup struct {
+	dir string
+	fd  int
+	id  uint64
+}
+
+// cgroup2Mount finds where the unified (v2) hierarchy is mounted: the
+// whole of /sys/fs/cgroup on a pure v2 system, /sys/fs/cgroup/unified on a
+// hybrid one.
+func cgroup2Mount() (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		for i, fld := range fields {
+			if fld == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" {
+				return fields[4], nil
+			}
+		}
+	}
+	return "", errors.New("no cgroup v2 hierarchy mounted")
+}
+
+func newRunCgroup() (*runCgroup, error) {
+	mnt, err := cgroup2Mount()
+	if err != nil {
+		return nil, fmt.Errorf("bonsai run: %w", err)
+	}
+	dir := filepath.Join(mnt, "bonsai", fmt.Sprintf("run-%d", os.Getpid()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("bonsai run: create cgroup %s: %w: needs root (or CAP_BPF, CAP_PERFMON and a delegated cgroup); without them use 'bonsai record'", dir, err)
+		}
+		return nil, fmt.Errorf("bonsai run: create cgroup: %w", err)
+	}
+	id, err := bpf.CgroupID(dir)
+	if err != nil {
+		os.Remove(dir)
+		return nil, err
+	}
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		os.Remove(dir)
+		return nil, fmt.Errorf("bonsai run: open cgroup: %w", err)
+	}
+	return &runCgroup{dir: dir, fd: fd, id: id}, nil
+}
+
+func (g *runCgroup) procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: g.fd}
+}
+
+// remove deletes the cgroup once it is empty (a process the command left
+// running keeps it, and it is left for the kernel to report).
+func (g *runCgroup) remove() {
+	syscall.Close(g.fd)
+	os.Remove(g.dir)
+}
