@@ -618,8 +618,9 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 			return 0;
 	}
 
+	// With cfg_all everything is in scope: no need to track.
 	__u8 one = 1;
-	if (bpf_map_update_elem(&tracked, &ctgid, &one, BPF_ANY) != 0)
+	if (!cfg_all && bpf_map_update_elem(&tracked, &ctgid, &one, BPF_ANY) != 0)
 		count_lost(KIND_FORK); // the child may fall out of scope
 
 	struct ev_hdr *h = reserve(sizeof(*h), KIND_FORK);

@@ -194,7 +194,7 @@ func (t *Tracker) Handle(ev Event) {
 		p.snap[id] = snap
 	case KindRename:
 		from := t.Resolve(ev.PID, ev.Dirfd, ev.Path)
-		to := t.Resolve(ev.PID, ev.Dirfd, ev.Path2)
+		to := t.Resolve(ev.PID, ev.Dirfd2, ev.Path2)
 		for _, f := range t.files {
 			if f.path == to && to != "" {
 				f.removed = true // replaced by the rename
@@ -317,3 +317,80 @@ func (t *Tracker) collect(inputs map[FileID]bool, seen map[FileID]bool, ins map[
 		}
 	}
 }
+
+// Finish is for continuous capture: it concludes the outputs under the
+// given directories whose writers have all exited, forgets their writers
+// (so a file is reported again only when written again), and drops the
+// processes and files nothing refers to any more, so the tables do not
+// grow with the machine's uptime.
+func (t *Tracker) Finish(dirs []string) []Observed {
+	var ready []*file
+	for _, f := range t.files {
+		if len(f.writers) == 0 || !under(f.path, dirs) {
+			continue
+		}
+		done := true
+		for _, w := range f.writers {
+			if p := t.procs[w]; p != nil && !p.exited {
+				done = false
+			}
+		}
+		if done && t.isOutput(f) {
+			ready = append(ready, f)
+		}
+	}
+	var outs []Observed
+	for _, o := range t.Outputs() {
+		for _, f := range ready {
+			if f.path == o.Path {
+				outs = append(outs, o)
+			}
+		}
+	}
+	for _, f := range ready {
+		f.writers = nil
+	}
+	if len(outs) > 0 {
+		t.lost = false
+	}
+	t.prune()
+	return outs
+}
+
+func under(p string, dirs []string) bool {
+	for _, d := range dirs {
+		if p == d || strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// prune drops exited processes no file names as a writer, and files that
+// no process has written and no live process has read.
+func (t *Tracker) prune() {
+	writers := map[uint32]bool{}
+	for _, f := range t.files {
+		for _, w := range f.writers {
+			writers[w] = true
+		}
+	}
+	read := map[FileID]bool{}
+	for pid, p := range t.procs {
+		if p.exited && !writers[pid] {
+			delete(t.procs, pid)
+			continue
+		}
+		for in := range p.inputs {
+			read[in] = true
+		}
+	}
+	for id, f := range t.files {
+		if len(f.writers) == 0 && !read[id] {
+			delete(t.files, id)
+		}
+	}
+}
+
+// Size is the number of processes and files the tracker holds.
+func (t *Tracker) Size() (procs, files int) { return len(t.procs), len(t.files) }

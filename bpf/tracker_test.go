@@ -152,7 +152,7 @@ func TestTrackerRenameAndTemporaries(t *testing.T) {
 	if err := os.Rename(filepath.Join(s.dir, "t"), filepath.Join(s.dir, "g")); err != nil {
 		t.Fatal(err)
 	}
-	s.ev(Event{Kind: KindRename, PID: 6, Path: "t", Path2: "g", Dirfd: -100})
+	s.ev(Event{Kind: KindRename, PID: 6, Path: "t", Path2: "g", Dirfd: -100, Dirfd2: -100})
 
 	main, util := s.file("main.c", "int main(){}"), s.file("util.c", "int u;")
 	xs, xo, uo, prog := s.file("x.s", "asm"), s.file("x.o", "obj"), s.file("u.o", "obj2"), s.file("prog", "elf")
@@ -237,5 +237,35 @@ func TestTrackerLiveIgnoresOutsideParent(t *testing.T) {
 	s.exit(2)
 	if got := s.tr.Live(); got != 0 {
 		t.Errorf("Live after the run's process exited = %d, want 0", got)
+	}
+}
+
+func TestTrackerFinish(t *testing.T) {
+	s := newScript(t)
+	a, o := s.file("a", "x"), s.file("o", "y")
+	s.fork(1, 2)
+	s.open(2, "a", a)
+	s.read(2, a, reg)
+	s.open(2, "o", o)
+	s.write(2, o, reg)
+	s.close(2, o)
+	if got := s.tr.Finish([]string{s.dir}); len(got) != 0 {
+		t.Fatalf("Finish while the writer runs = %v, want nothing", got)
+	}
+	s.exit(2)
+	if got := s.tr.Finish([]string{"/elsewhere"}); len(got) != 0 {
+		t.Fatalf("Finish outside the watched dirs = %v, want nothing", got)
+	}
+	got := s.tr.Finish([]string{s.dir})
+	if len(got) != 1 || filepath.Base(got[0].Path) != "o" || len(got[0].Inputs) != 1 {
+		t.Fatalf("Finish after exit = %+v, want o<-a", got)
+	}
+	if again := s.tr.Finish([]string{s.dir}); len(again) != 0 {
+		t.Errorf("second Finish = %v, want nothing (reported once)", again)
+	}
+	// Left: the parent, still running; the exited writer and both files
+	// are gone.
+	if procs, files := s.tr.Size(); procs != 1 || files != 0 {
+		t.Errorf("after Finish the tables hold %d procs, %d files; want 1 (the live parent), 0", procs, files)
 	}
 }

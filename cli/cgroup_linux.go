@@ -77,5 +77,7 @@ func (g *runCgroup) procAttr() *syscall.SysProcAttr {
 // running keeps it, and it is left for the kernel to report).
 func (g *runCgroup) remove() {
 	syscall.Close(g.fd)
-	os.Remove(g.dir)
+	if os.Remove(g.dir) == nil {
+		os.Remove(filepath.Dir(g.dir)) // the shared parent, when no other run uses it
+	}
 }

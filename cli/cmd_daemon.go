@@ -29,6 +29,7 @@ type daemonConfig struct {
 	Allow       []string `json:"allow"`
 	KeepLevels  *int     `json:"keep_levels"`
 	Replication int      `json:"replication"`
+	Watch       []string `json:"watch"`
 	LogLevel    string   `json:"log_level"`
 }
 
@@ -49,6 +50,7 @@ func daemonCommand() *cli.Command {
 			&cli.IntFlag{Name: "keep-levels", Usage: "λ: levels of others' ancestry kept below own records", Value: node.DefaultKeepLevels},
 			&cli.IntFlag{Name: "replication", Usage: "DHT replicas per record, k", Value: 20},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
+			&cli.StringSliceFlag{Name: "watch", Usage: "capture with eBPF and record every file written under `DIR` (repeatable; needs root or CAP_BPF+CAP_PERFMON)"},
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on `ADDR` (host:port; off by default)"},
 		},
 		Action: runDaemon,
@@ -140,10 +142,13 @@ func runDaemon(c *cli.Context) error {
 		repl = cfg.Replication
 	}
 	opts = append(opts, node.WithReplication(repl))
+	if w := pick("watch", cfg.Watch); len(w) > 0 {
+		opts = append(opts, node.WithWatch(w...))
+	}
 
 	n, err := node.New(c.Context, h, opts...)
 	if err != nil {
-		return err
+		return captureError(err)
 	}
 	defer n.Close()
 	apiErr := make(chan error, 1)

@@ -32,6 +32,7 @@ type config struct {
 	keepLevels   int
 	gcInterval   time.Duration
 	reprovide    time.Duration
+	watch        []string
 	logger       *slog.Logger
 	autoRefresh  bool
 	fetchBatch   int
@@ -190,6 +191,12 @@ func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
 	n.goRun(func() { n.provideLoop(runCtx) })
 	if cfg.gcInterval > 0 {
 		n.goRun(func() { n.gcLoop(runCtx) })
+	}
+	if len(cfg.watch) > 0 {
+		if err := n.startWatch(runCtx); err != nil {
+			n.Close()
+			return nil, err
+		}
 	}
 	if cfg.reprovide > 0 {
 		n.goRun(func() { n.reprovideLoop(runCtx, len(cfg.bootstrap) > 0) })
