@@ -47,14 +47,14 @@ func cgroup2Mount() (string, error) {
 func newRunCgroup() (*runCgroup, error) {
 	mnt, err := cgroup2Mount()
 	if err != nil {
-		return nil, fmt.Errorf("bonsai run: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	dir := filepath.Join(mnt, "bonsai", fmt.Sprintf("run-%d", os.Getpid()))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("bonsai run: create cgroup %s: %w: needs root (or CAP_BPF, CAP_PERFMON and a delegated cgroup); without them use 'bonsai record'", dir, err)
+			return nil, fmt.Errorf("create cgroup %s: %w: needs root (or CAP_BPF, CAP_PERFMON and a delegated cgroup); without them use 'bonsai record'", dir, err)
 		}
-		return nil, fmt.Errorf("bonsai run: create cgroup: %w", err)
+		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
 	id, err := bpf.CgroupID(dir)
 	if err != nil {
@@ -64,7 +64,7 @@ func newRunCgroup() (*runCgroup, error) {
 	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		os.Remove(dir)
-		return nil, fmt.Errorf("bonsai run: open cgroup: %w", err)
+		return nil, fmt.Errorf("open cgroup: %w", err)
 	}
 	return &runCgroup{dir: dir, fd: fd, id: id}, nil
 }

@@ -57,16 +57,20 @@ func runRun(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("command %s: %w", args[0], err)
 	}
+	// The capture first: without privileges it says which ones are missing.
+	capture, err := bpf.Open(bpf.Options{})
+	if err != nil {
+		return captureError(err)
+	}
+	defer capture.Close()
 	cg, err := newRunCgroup()
 	if err != nil {
 		return err
 	}
 	defer cg.remove()
-	capture, err := bpf.Open(bpf.Options{Cgroups: []uint64{cg.id}})
-	if err != nil {
-		return captureError(err)
+	if err := capture.AddCgroup(cg.id); err != nil {
+		return err
 	}
-	defer capture.Close()
 
 	events := make(chan bpf.Event, 4096)
 	go func() {
@@ -223,7 +227,7 @@ func sumLost(m map[bpf.Kind]uint64) uint64 {
 // user can act on.
 func captureError(err error) error {
 	if errors.Is(err, bpf.ErrPermission) {
-		return fmt.Errorf("eBPF capture needs root, or CAP_BPF and CAP_PERFMON (%v); without them record by hand with 'bonsai record'", err)
+		return err // it names the capabilities and points to 'bonsai record'
 	}
 	if errors.Is(err, bpf.ErrNotSupported) {
 		return fmt.Errorf("eBPF capture is not supported on this system (%v); record by hand with 'bonsai record'", err)

@@ -4,6 +4,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,4 +183,45 @@ func TestRunExitStatus(t *testing.T) {
 	home, dir := t.TempDir(), t.TempDir()
 	wantCode(t, bonsai(t, dir, home, "init"), 0)
 	wantCode(t, bonsai(t, dir, home, "run", "sh", "-c", "exit 3"), 3)
+}
+
+// TestRunWithoutPrivileges: as an ordinary user, bonsai run says which
+// capabilities it lacks and points to bonsai record.
+func TestRunWithoutPrivileges(t *testing.T) {
+	needRoot(t) // to become someone else
+	dir := t.TempDir()
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A copy of the binary nobody may execute (the test's own is in a
+	// private directory).
+	data, err := os.ReadFile(bonsaiBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bonsai")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--home", filepath.Join(dir, "h"), "run", "true")
+	cmd.Dir, cmd.Env = dir, childEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	init := exec.Command(bin, "--home", filepath.Join(dir, "h"), "init")
+	init.Dir, init.Env, init.SysProcAttr = dir, childEnv(), cmd.SysProcAttr
+	if out, err := init.CombinedOutput(); err != nil {
+		t.Fatalf("init as nobody: %v: %s", err, out)
+	}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("run as nobody: %v, want exit 2\n%s", err, out)
+	}
+	for _, want := range []string{"CAP_BPF", "CAP_PERFMON", "bonsai record"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("error %q does not mention %s", out, want)
+		}
+	}
 }
