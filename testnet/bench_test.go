@@ -113,7 +113,7 @@ func idleCores(b *testing.B, d time.Duration) float64 {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// percentile is the nearest-rank p-th percentile of sorted ds.
+// percentile is the nearest-rank p-th percentile of sorted.
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
@@ -128,9 +128,10 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 //
 // The DAG: 50 layers of 20 records, each record of layer l > 0 made from
 // records j and j+1 (mod 20) of the layer below, plus a top record made
-// from all of layer 49. Record j of layer l is signed and published by
-// node (j + 7l) mod 20: every layer is spread round-robin over all 20
-// nodes, and no record's producer made either of its inputs.
+// from all of layer 49 (signed by node 0). Record j of layer l is signed
+// and published by node (j + 7l) mod 20: every layer is spread round-robin
+// over all 20 nodes, and below the top no record's producer made either of
+// its inputs.
 //
 // One iteration: a new node joins the swarm (untimed), is checked to hold
 // none of the ancestry (untimed), and verifies the top output through the
