@@ -10,9 +10,11 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/bonsai
 
-# The tests. Root-only tests (eBPF, later) run when CI runs this as root.
+# The tests. Root-only tests (eBPF capture) run when CI runs this as root.
+# -p 1: one package at a time, so the swarm and capture tests (which watch
+# the whole machine) do not compete with the other packages for 2 cores.
 test:
-	$(GO) test -count=1 -timeout 12m $(PKGS)
+	$(GO) test -p 1 -count=1 -timeout 12m $(PKGS)
 
 # Go benchmarks plus the summary table (see scripts/bench.sh).
 bench:

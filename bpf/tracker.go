@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // FileID names a file the way the kernel does: device and inode. Paths
@@ -36,6 +37,11 @@ type Observed struct {
 type Tracker struct {
 	procs map[uint32]*proc
 	files map[FileID]*file
+	// byPath finds the file a path names now (renames and unlinks name
+	// paths); written holds the files with writers, what Finish scans.
+	byPath  map[string]FileID
+	written map[FileID]bool
+	pruned  time.Time
 	// Resolve makes an event's path absolute for process pid; the default
 	// reads /proc/PID/cwd and /proc/PID/fd/DIRFD.
 	Resolve func(pid uint32, dirfd int32, path string) string
@@ -72,7 +78,8 @@ type file struct {
 // NewTracker returns an empty tracker with the default path resolution and
 // system-file filter.
 func NewTracker() *Tracker {
-	t := &Tracker{procs: map[uint32]*proc{}, files: map[FileID]*file{}, Ignore: SystemPath}
+	t := &Tracker{procs: map[uint32]*proc{}, files: map[FileID]*file{}, Ignore: SystemPath,
+		byPath: map[string]FileID{}, written: map[FileID]bool{}}
 	t.Resolve = t.procResolve
 	return t
 }
@@ -95,8 +102,10 @@ func (t *Tracker) procResolve(pid uint32, dirfd int32, p string) string {
 	base := ""
 	if dirfd == atFDCWD {
 		base, _ = os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/cwd")
-		if base == "" {
-			if pr := t.procs[pid]; pr != nil {
+		if pr := t.procs[pid]; pr != nil {
+			if base != "" {
+				pr.cwd = base // remembered for after the process is gone
+			} else {
 				base = pr.cwd
 			}
 		}
@@ -113,9 +122,6 @@ func (t *Tracker) proc(pid uint32) *proc {
 	p := t.procs[pid]
 	if p == nil {
 		p = &proc{pid: pid, inputs: map[FileID]bool{}, snap: map[FileID]map[FileID]bool{}, inScope: true}
-		if cwd, err := os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/cwd"); err == nil {
-			p.cwd = cwd
-		}
 		t.procs[pid] = p
 	}
 	return p
@@ -133,6 +139,32 @@ func (t *Tracker) file(id FileID, mode uint32) *file {
 	return f
 }
 
+func (t *Tracker) at(path string) *file {
+	if path == "" {
+		return nil
+	}
+	id, ok := t.byPath[path]
+	if !ok {
+		return nil
+	}
+	return t.files[id]
+}
+
+func (t *Tracker) setPath(f *file, path string) {
+	if f.path != "" && t.byPath[f.path] == f.id {
+		delete(t.byPath, f.path)
+	}
+	f.path, f.removed = path, false
+	t.byPath[path] = f.id
+}
+
+func (t *Tracker) unlinkPath(f *file) {
+	if t.byPath[f.path] == f.id {
+		delete(t.byPath, f.path)
+	}
+	f.removed = true
+}
+
 // MarkLost records that the capture lost events: every output is then
 // reported incomplete.
 func (t *Tracker) MarkLost() { t.lost = true }
@@ -148,10 +180,17 @@ func (t *Tracker) Handle(ev Event) {
 		}
 		child := t.proc(ev.Child)
 		child.inScope = true
+		// Read the cwd while the process surely lives (it may be gone by
+		// the time its relative paths are resolved); the parent's is the
+		// fallback, as a child starts where its parent is.
+		if cwd, err := os.Readlink("/proc/" + strconv.Itoa(int(ev.Child)) + "/cwd"); err == nil {
+			child.cwd = cwd
+		} else if parent.cwd != "" {
+			child.cwd = parent.cwd
+		}
 		child.parent = ev.PID
 		child.program = parent.program
 		child.uid = parent.uid
-		child.cwd = parent.cwd
 		for in := range parent.inputs {
 			child.inputs[in] = true
 		}
@@ -169,7 +208,7 @@ func (t *Tracker) Handle(ev Event) {
 	case KindOpen:
 		f := t.file(FileID{ev.Dev, ev.Ino}, ev.Mode)
 		if path := t.Resolve(ev.PID, ev.Dirfd, ev.Path); path != "" {
-			f.path, f.removed = path, false
+			t.setPath(f, path)
 		}
 	case KindRead:
 		p := t.proc(ev.PID)
@@ -183,6 +222,7 @@ func (t *Tracker) Handle(ev Event) {
 		if !slices.Contains(f.writers, ev.PID) {
 			f.writers = append(f.writers, ev.PID)
 		}
+		t.written[f.id] = true
 		t.proc(ev.PID)
 	case KindClose:
 		p := t.proc(ev.PID)
@@ -195,22 +235,18 @@ func (t *Tracker) Handle(ev Event) {
 	case KindRename:
 		from := t.Resolve(ev.PID, ev.Dirfd, ev.Path)
 		to := t.Resolve(ev.PID, ev.Dirfd2, ev.Path2)
-		for _, f := range t.files {
-			if f.path == to && to != "" {
-				f.removed = true // replaced by the rename
-			}
+		if to == "" {
+			return
 		}
-		for _, f := range t.files {
-			if f.path == from && from != "" {
-				f.path, f.removed = to, false
-			}
+		if f := t.at(to); f != nil {
+			t.unlinkPath(f) // replaced by the rename
+		}
+		if f := t.at(from); f != nil && from != "" {
+			t.setPath(f, to)
 		}
 	case KindUnlink:
-		path := t.Resolve(ev.PID, ev.Dirfd, ev.Path)
-		for _, f := range t.files {
-			if f.path == path && path != "" {
-				f.removed = true
-			}
+		if f := t.at(t.Resolve(ev.PID, ev.Dirfd, ev.Path)); f != nil {
+			t.unlinkPath(f)
 		}
 	}
 }
@@ -259,8 +295,9 @@ func (p *proc) inputsOf(f FileID) map[FileID]bool {
 // through temporary files and pipes to the files they came from.
 func (t *Tracker) Outputs() []Observed {
 	var outs []Observed
-	for _, f := range t.files {
-		if !t.isOutput(f) {
+	for id := range t.written {
+		f := t.files[id]
+		if f == nil || !t.isOutput(f) {
 			continue
 		}
 		o := Observed{Path: f.path, Incomplete: t.lost}
@@ -325,8 +362,9 @@ func (t *Tracker) collect(inputs map[FileID]bool, seen map[FileID]bool, ins map[
 // grow with the machine's uptime.
 func (t *Tracker) Finish(dirs []string) []Observed {
 	var ready []*file
-	for _, f := range t.files {
-		if len(f.writers) == 0 || !under(f.path, dirs) {
+	for id := range t.written {
+		f := t.files[id]
+		if f == nil || len(f.writers) == 0 {
 			continue
 		}
 		done := true
@@ -335,25 +373,42 @@ func (t *Tracker) Finish(dirs []string) []Observed {
 				done = false
 			}
 		}
-		if done && t.isOutput(f) {
+		if !done {
+			continue
+		}
+		switch {
+		case !under(f.path, dirs):
+			// Written elsewhere and finished with: as an input later it
+			// stands for itself either way, so its writers need not be
+			// kept (pipes keep theirs: readers may still drain them).
+			if f.mode == 0 || f.mode&modeType == modeReg {
+				f.writers = nil
+				delete(t.written, id)
+			}
+		case t.isOutput(f):
 			ready = append(ready, f)
 		}
 	}
 	var outs []Observed
-	for _, o := range t.Outputs() {
-		for _, f := range ready {
-			if f.path == o.Path {
-				outs = append(outs, o)
+	if len(ready) > 0 {
+		for _, o := range t.Outputs() {
+			for _, f := range ready {
+				if f.path == o.Path {
+					outs = append(outs, o)
+				}
 			}
 		}
-	}
-	for _, f := range ready {
-		f.writers = nil
-	}
-	if len(outs) > 0 {
+		for _, f := range ready {
+			f.writers = nil
+			delete(t.written, f.id)
+		}
 		t.lost = false
 	}
-	t.prune()
+	// Pruning walks both tables: at most once a second on a busy machine.
+	if now := time.Now(); len(ready) > 0 || now.Sub(t.pruned) > time.Second {
+		t.pruned = now
+		t.prune()
+	}
 	return outs
 }
 
@@ -387,7 +442,11 @@ func (t *Tracker) prune() {
 	}
 	for id, f := range t.files {
 		if len(f.writers) == 0 && !read[id] {
+			if t.byPath[f.path] == id {
+				delete(t.byPath, f.path)
+			}
 			delete(t.files, id)
+			delete(t.written, id)
 		}
 	}
 }

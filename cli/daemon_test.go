@@ -18,7 +18,7 @@ import (
 func startDaemon(t *testing.T, home string, args ...string) []string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	full := append([]string{"--home", home, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--replication", "2"}, args...)
+	full := append([]string{"--home", home, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0"}, args...)
 	cmd := exec.CommandContext(ctx, bonsaiBin, full...)
 	cmd.Env = childEnv()
 	logPath := filepath.Join(t.TempDir(), "daemon.log")

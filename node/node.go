@@ -74,12 +74,17 @@ func WithAllow(ids ...peer.ID) Option {
 	return func(c *config) error { c.allow = ids; return nil }
 }
 
+// MinReplication is the smallest k accepted: kad-dht sizes its routing
+// table buckets by k and refreshes whenever a table holds fewer than 10
+// peers, so below this a small swarm refreshes without end.
+const MinReplication = 12
+
 // WithReplication sets the DHT's k, the number of replicas of each record
-// (default 20).
+// and the routing table's bucket size (default 20, at least MinReplication).
 func WithReplication(k int) Option {
 	return func(c *config) error {
-		if k < 1 {
-			return fmt.Errorf("replication %d: must be at least 1", k)
+		if k < MinReplication {
+			return fmt.Errorf("replication %d: must be at least %d (the DHT's bucket size; smaller tables never settle)", k, MinReplication)
 		}
 		c.replication = k
 		return nil

@@ -30,8 +30,8 @@ published() {
 }
 mkdir -p site1 site2 site3 site4 site5
 
-say "1. A five-node swarm on loopback (separate daemon processes, 2 replicas per record)"
-run bonsai testnet up --nodes 5 --dir "$net" --base-port 4901 --replication 2
+say "1. A five-node swarm on loopback (separate daemon processes)"
+run bonsai testnet up --nodes 5 --dir "$net" --base-port 4901
 
 say "2. A pipeline whose steps run on different nodes; files travel between sites by copy"
 printf 'b 3\na 1\nc 2\na 1\nb 3\n' > site1/raw.csv

@@ -31,7 +31,7 @@ func swarmKey(t *testing.T) pnet.PSK {
 // join it, so it cannot read anything from it either.
 func TestSwarmKey(t *testing.T) {
 	key := swarmKey(t)
-	s := startSwarm(t, 2, node.WithSwarmKey(key), node.WithReplication(2))
+	s := startSwarm(t, 2, node.WithSwarmKey(key))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	contents := chain(t, ctx, s, []int{0})
@@ -83,7 +83,7 @@ func (f forgingSource) Resolve(context.Context, cid.Cid) ([]lineage.Block, error
 // and serves a forged record for it is refused; the verdict names it and
 // the verifier neither crashes nor hangs.
 func TestForgingPeer(t *testing.T) {
-	s := startSwarm(t, 3, node.WithReplication(2))
+	s := startSwarm(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
@@ -152,7 +152,7 @@ func mustContent(t *testing.T, s string) cid.Cid {
 // TestRestartPublishes: records made while a node is offline wait in its
 // outbox and are published once it restarts inside the swarm.
 func TestRestartPublishes(t *testing.T) {
-	s := startSwarm(t, 3, node.WithReplication(2))
+	s := startSwarm(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
@@ -185,7 +185,7 @@ func TestRestartPublishes(t *testing.T) {
 
 	first := s.Nodes[0]
 	n, err := node.New(ctx, home, node.WithListen("/ip4/127.0.0.1/tcp/0"), node.WithoutAutoRefresh(),
-		node.WithGCInterval(0), node.WithReplication(2),
+		node.WithGCInterval(0),
 		node.WithBootstrap(peer.AddrInfo{ID: first.ID(), Addrs: first.Swarm.Host.Addrs()}))
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +210,7 @@ func TestRestartPublishes(t *testing.T) {
 // TestPinOffline: a node pins a file's ancestry from the swarm; with every
 // other node stopped, it still verifies the file on its own.
 func TestPinOffline(t *testing.T) {
-	s := startSwarm(t, 4, node.WithReplication(2))
+	s := startSwarm(t, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	contents := chain(t, ctx, s, []int{0, 1, 2})

@@ -83,7 +83,7 @@ func holds(t *testing.T, n *node.Node, out cid.Cid) bool {
 // nodes of a ten-node swarm verifies from a node that holds none of it;
 // then, with the producers stopped, from another such node (replicas).
 func TestSwarmVerifyAcrossPeers(t *testing.T) {
-	s := startSwarm(t, 10, node.WithReplication(3))
+	s := startSwarm(t, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	producers := []int{0, 1, 2, 3, 4, 5}
