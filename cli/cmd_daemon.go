@@ -48,7 +48,7 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "swarm-key", Usage: "private swarm: pre-shared key `FILE` (TCP only; see 'bonsai swarm-key')"},
 			&cli.StringSliceFlag{Name: "allow", Usage: "admit only `PEERID` (repeatable; default anyone)"},
 			&cli.IntFlag{Name: "keep-levels", Usage: "λ: levels of others' ancestry kept below own records", Value: node.DefaultKeepLevels},
-			&cli.IntFlag{Name: "replication", Usage: "DHT replicas per record, k", Value: 20},
+			&cli.IntFlag{Name: "replication", Usage: "DHT replicas per record, `K` (the bucket size; at least 12)", Value: 20},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
 			&cli.StringSliceFlag{Name: "watch", Usage: "capture with eBPF and record every file written under `DIR` (repeatable; needs root or CAP_BPF+CAP_PERFMON)"},
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on `ADDR` (host:port; off by default)"},
