@@ -3,7 +3,6 @@
 package bpf
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -126,27 +125,6 @@ func TestCgroupIDNotCgroup2(t *testing.T) {
 	}
 }
 
-// cgroup2Mount is where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup
-// on a unified layout, /sys/fs/cgroup/unified on a hybrid one).
-func cgroup2Mount() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SRC SUPER
-		fields := strings.Fields(sc.Text())
-		for i, f := range fields {
-			if f == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
-				return fields[4], nil
-			}
-		}
-	}
-	return "", errors.New("no cgroup2 file system mounted")
-}
-
 // env is one capture scoped to a fresh cgroup, and the events read so far.
 type env struct {
 	t      *testing.T
@@ -163,7 +141,7 @@ func newEnv(t *testing.T, all bool) *env {
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: eBPF capture needs root (CI runs the tests as root)")
 	}
-	mnt, err := cgroup2Mount()
+	mnt, err := Cgroup2Mount()
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

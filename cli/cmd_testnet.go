@@ -15,6 +15,13 @@ import (
 func testnetCommand() *cli.Command {
 	dirFlag := &cli.StringFlag{Name: "dir", Usage: "the testnet's `DIR` (homes DIR/node1 …)", Value: "testnet"}
 	dirOf := func(c *cli.Context) (string, error) { return filepath.Abs(c.String("dir")) }
+	loadNet := func(c *cli.Context) (*testnet.ProcNet, error) {
+		dir, err := dirOf(c)
+		if err != nil {
+			return nil, err
+		}
+		return testnet.Load(dir)
+	}
 	return &cli.Command{
 		Name:  "testnet",
 		Usage: "run a local swarm of daemons on loopback",
@@ -64,11 +71,7 @@ func testnetCommand() *cli.Command {
 				Usage: "show each daemon of the testnet: running, peers",
 				Flags: []cli.Flag{dirFlag, jsonFlag},
 				Action: func(c *cli.Context) error {
-					dir, err := dirOf(c)
-					if err != nil {
-						return err
-					}
-					net, err := testnet.Load(dir)
+					net, err := loadNet(c)
 					if err != nil {
 						return err
 					}
@@ -97,11 +100,7 @@ func testnetCommand() *cli.Command {
 				Usage: "stop the testnet's daemons cleanly (or only --node K)",
 				Flags: []cli.Flag{dirFlag, &cli.IntFlag{Name: "node", Usage: "stop only node `K` (1-based)"}},
 				Action: func(c *cli.Context) error {
-					dir, err := dirOf(c)
-					if err != nil {
-						return err
-					}
-					net, err := testnet.Load(dir)
+					net, err := loadNet(c)
 					if err != nil {
 						return err
 					}
