@@ -17,8 +17,10 @@ test:
 	$(GO) test -p 1 -count=1 -timeout 12m $(PKGS)
 
 # Go benchmarks plus the summary table (see scripts/bench.sh).
-bench:
+# The capture figures need root (eBPF); REPS sets their repetitions.
+bench: build
 	scripts/bench.sh
+	@if [ "$$(id -u)" = 0 ]; then REPS=$${REPS:-3} scripts/bench-capture.sh; else echo "capture benchmark skipped: needs root"; fi
 
 # The main job end to end, in a temporary home.
 demo: build

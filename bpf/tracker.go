@@ -55,6 +55,7 @@ type proc struct {
 	pid     uint32
 	parent  uint32
 	inputs  map[FileID]bool // files (and pipes) read by it or inherited
+	order   []FileID        // the same, in the order first read
 	program string
 	uid     uint32
 	exited  bool
@@ -63,8 +64,10 @@ type proc struct {
 	// cgroup), and its exit will never be seen.
 	inScope bool
 	cwd     string
-	// snap holds, per written file, the inputs when the process closed it.
-	snap map[FileID]map[FileID]bool
+	// snap holds, per written file, how many of order the process had
+	// read when it closed it: a prefix, so a close costs nothing however
+	// much was read (cp of thousands of files closes thousands of outputs).
+	snap map[FileID]int
 }
 
 type file struct {
@@ -121,7 +124,7 @@ func (t *Tracker) procResolve(pid uint32, dirfd int32, p string) string {
 func (t *Tracker) proc(pid uint32) *proc {
 	p := t.procs[pid]
 	if p == nil {
-		p = &proc{pid: pid, inputs: map[FileID]bool{}, snap: map[FileID]map[FileID]bool{}, inScope: true}
+		p = &proc{pid: pid, inputs: map[FileID]bool{}, snap: map[FileID]int{}, inScope: true}
 		t.procs[pid] = p
 	}
 	return p
@@ -191,11 +194,16 @@ func (t *Tracker) Handle(ev Event) {
 		child.parent = ev.PID
 		child.program = parent.program
 		child.uid = parent.uid
-		for in := range parent.inputs {
-			child.inputs[in] = true
+		for _, in := range parent.order {
+			child.read(in)
 		}
 	case KindExec:
 		p := t.proc(ev.PID)
+		// Again at exec: a child started with a working directory of its
+		// own changes to it between fork and exec.
+		if cwd, err := os.Readlink("/proc/" + strconv.Itoa(int(ev.PID)) + "/cwd"); err == nil {
+			p.cwd = cwd
+		}
 		p.program = t.Resolve(ev.PID, atFDCWD, ev.Path)
 		if st, err := os.Stat("/proc/" + strconv.Itoa(int(ev.PID))); err == nil {
 			if u, ok := statUID(st); ok {
@@ -213,7 +221,7 @@ func (t *Tracker) Handle(ev Event) {
 	case KindRead:
 		p := t.proc(ev.PID)
 		t.file(FileID{ev.Dev, ev.Ino}, ev.Mode)
-		p.inputs[FileID{ev.Dev, ev.Ino}] = true
+		p.read(FileID{ev.Dev, ev.Ino})
 	case KindWrite, KindTruncate:
 		if ev.Kind == KindTruncate && ev.Ino == 0 {
 			return // truncate(path) without an inode: the open that follows tells
@@ -227,11 +235,7 @@ func (t *Tracker) Handle(ev Event) {
 	case KindClose:
 		p := t.proc(ev.PID)
 		id := FileID{ev.Dev, ev.Ino}
-		snap := make(map[FileID]bool, len(p.inputs))
-		for in := range p.inputs {
-			snap[in] = true
-		}
-		p.snap[id] = snap
+		p.snap[id] = len(p.order)
 	case KindRename:
 		from := t.Resolve(ev.PID, ev.Dirfd, ev.Path)
 		to := t.Resolve(ev.PID, ev.Dirfd2, ev.Path2)
@@ -282,13 +286,43 @@ func (t *Tracker) isOutput(f *file) bool {
 	return true
 }
 
+// Unnamed counts regular files written in scope, never unlinked, that the
+// tracker cannot find by path: the process that opened them was gone (or
+// had moved) before its relative path could be resolved. Their lineage is
+// lost, and a run that has any must not pass for complete.
+func (t *Tracker) Unnamed() int {
+	n := 0
+	for id := range t.written {
+		f := t.files[id]
+		if f == nil || f.removed || len(f.writers) == 0 || (f.mode != 0 && f.mode&modeType != modeReg) {
+			continue
+		}
+		if !t.isOutput(f) && (f.path == "" || !exists(f.path)) {
+			n++
+		}
+	}
+	return n
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // inputsOf is what writer w had read when it closed f (or at the end, if
 // it never closed it).
-func (p *proc) inputsOf(f FileID) map[FileID]bool {
-	if s, ok := p.snap[f]; ok {
-		return s
+func (p *proc) inputsOf(f FileID) []FileID {
+	if n, ok := p.snap[f]; ok {
+		return p.order[:n]
 	}
-	return p.inputs
+	return p.order
+}
+
+func (p *proc) read(id FileID) {
+	if !p.inputs[id] {
+		p.inputs[id] = true
+		p.order = append(p.order, id)
+	}
 }
 
 // Outputs concludes the run: one Observed per output, inputs resolved
@@ -327,8 +361,8 @@ func (t *Tracker) Outputs() []Observed {
 // collect adds to ins the files behind the given inputs: an output or a
 // file not written in scope stands for itself; a temporary file or a pipe
 // stands for what its writers had read.
-func (t *Tracker) collect(inputs map[FileID]bool, seen map[FileID]bool, ins map[string]bool) {
-	for id := range inputs {
+func (t *Tracker) collect(inputs []FileID, seen map[FileID]bool, ins map[string]bool) {
+	for _, id := range inputs {
 		if seen[id] {
 			continue
 		}

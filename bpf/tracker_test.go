@@ -280,3 +280,13 @@ func TestTrackerFinishOutsideWatch(t *testing.T) {
 		t.Errorf("tables after finishing an unwatched write: %d procs, %d files; want 0, 0", procs, files)
 	}
 }
+
+func TestTrackerUnnamed(t *testing.T) {
+	s := newScript(t)
+	o := s.file("o", "y")
+	s.write(2, o, reg) // never opened by a path the tracker could resolve
+	s.exit(2)
+	if got := s.tr.Unnamed(); got != 1 {
+		t.Errorf("Unnamed = %d, want 1", got)
+	}
+}

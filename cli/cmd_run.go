@@ -145,6 +145,10 @@ drain:
 		fmt.Fprintf(c.App.ErrWriter, "bonsai: the capture lost events (%v): outputs marked incomplete\n", lost)
 	}
 	capture.Close()
+	if n := tr.Unnamed(); n > 0 {
+		tr.MarkLost()
+		fmt.Fprintf(c.App.ErrWriter, "bonsai: %d written files could not be named (their process was gone before its paths were resolved): outputs marked incomplete\n", n)
+	}
 
 	obs := tr.Outputs()
 	status := 0

@@ -52,7 +52,13 @@ func (r *Recorder) RecordObserved(obs []bpf.Observed) ([]Output, error) {
 			paths[in] = c
 			rec.Inputs = append(rec.Inputs, c)
 		}
-		rec.Inputs = withoutCID(rec.Inputs, out)
+		rec.Inputs = withoutCID(lineage.SortInputs(rec.Inputs), out)
+		if len(rec.Inputs) > lineage.MaxInputs {
+			// More than a record may name: keep the bound, and say the
+			// record does not tell the whole story.
+			rec.Inputs = rec.Inputs[:lineage.MaxInputs]
+			rec.Incomplete = true
+		}
 		if o.Program != "" {
 			if c, err := hash(o.Program); err == nil {
 				rec.Program = c

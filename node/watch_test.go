@@ -35,8 +35,10 @@ func TestWatch(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a"), []byte("watched input\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, "sh", "-c", "tr a-z A-Z < a > b")
-	cmd.Dir = dir
+	// Absolute paths: a relative one is resolved through /proc/PID/cwd,
+	// which a short-lived process started with a directory of its own may
+	// take away before the daemon reads its events (see the tracker).
+	cmd := exec.CommandContext(ctx, "sh", "-c", "tr a-z A-Z < "+filepath.Join(dir, "a")+" > "+filepath.Join(dir, "b"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

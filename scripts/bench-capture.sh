@@ -11,18 +11,23 @@
 #
 # Env: REPS (repetitions per variant, default 5), BONSAI (binary to test;
 # default: build bin/bonsai), NFILES (files of the event workload, default
-# 20000, a multiple of 4). Raw timings are kept in .bench/capture-times.txt.
+# 20000, a multiple of 4), STRACE=0 to leave out the strace variant (most of
+# the running time). Raw timings are kept in .bench/capture-times.txt.
 set -euo pipefail
+export LC_ALL=C # the decimal point of EPOCHREALTIME, awk and sort
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 REPS=${REPS:-5}
 NFILES=${NFILES:-20000}
+STRACE=${STRACE:-1}
 NMOD=300     # C modules of the build
 NCOPY=2000   # files of the copy loop
 
 die() { echo "bench-capture: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (eBPF capture)"
-for t in gcc make strace ar; do command -v "$t" >/dev/null || die "$t not found"; done
+tools=(gcc make ar)
+[ "$STRACE" = 0 ] || tools+=(strace)
+for t in "${tools[@]}"; do command -v "$t" >/dev/null || die "$t not found"; done
 [ $((NFILES % 4)) = 0 ] || die "NFILES must be a multiple of 4"
 
 if [ -z "${BONSAI:-}" ]; then
@@ -185,11 +190,13 @@ run_variant() {
   echo "$case $v $rep $dt" >>"$RAW"
 }
 
-interleave() { # interleave CASE
-  local r k i vs=(plain bonsai strace)
+VARIANTS=(plain bonsai)
+[ "$STRACE" = 0 ] || VARIANTS+=(strace)
+interleave() { # interleave CASE: REPS rounds, the order rotating
+  local r k i n=${#VARIANTS[@]} vs=("${VARIANTS[@]}")
   for r in $(seq 1 "$REPS"); do
-    for k in 0 1 2; do
-      i=$(((r + k) % 3))
+    for k in $(seq 0 $((n - 1))); do
+      i=$(((r + k) % n))
       run_variant "$1" "${vs[$i]}" "$r"
     done
     printf '.' >&2
@@ -227,18 +234,26 @@ RW_SCRIPT='for k in 1 2 3 4; do ( cat src/p$k/* >/dev/null; mkdir -p dst/p$k; i=
 RO_SCRIPT='for k in 1 2 3 4; do cat src/p$k/* >/dev/null & done; wait'
 
 # count_events SCRIPT OUTFILE: run SCRIPT in $E under `bonsai events --pid`
-# (untimed) and write the number of events of each kind to OUTFILE.
+# (untimed) and write the number of events of each kind to OUTFILE. The
+# workload's shell waits, opening a probe file over and over, until the
+# capture reports those opens: then the capture is surely on, and SCRIPT
+# starts. The probe's events are left out of the count.
 count_events() {
-  local script=$1 res=$2 fifo=$TMP/go ev=$TMP/events.jsonl wpid epid s0 s1
-  rm -rf "$E/dst" "$fifo" && mkfifo "$fifo"
-  (cd "$E" && exec sh -c 'read x <"$0"; exec sh -c "$1"' "$fifo" "$script") </dev/null &
+  local script=$1 res=$2 probe=$TMP/probe ready=$TMP/ready ev=$TMP/events.jsonl wpid epid s0 s1 i
+  rm -rf "$E/dst" "$ready" && : >"$probe"
+  (cd "$E" && exec sh -c 'while [ ! -e "$1" ]; do : <"$0"; done; exec sh -c "$2"' "$probe" "$ready" "$script") </dev/null &
   wpid=$!
   bg_pids+=("$wpid")
-  timeout 300 "$BONSAI" events --json --pid "$wpid" >"$ev" 2>"$TMP/events.err" &
+  timeout 600 "$BONSAI" events --json --pid "$wpid" >"$ev" 2>"$TMP/events.err" &
   epid=$!
   bg_pids+=("$epid")
-  sleep 2 # the capture loads (a second or so) before the workload starts
-  echo go >"$fifo"
+  for i in $(seq 600); do
+    grep -q "$probe" "$ev" && break
+    kill -0 "$epid" 2>/dev/null || die "bonsai events stopped: $(cat "$TMP/events.err")"
+    [ "$i" = 600 ] && die "bonsai events saw nothing in 60 s"
+    sleep 0.1
+  done
+  : >"$ready"
   wait "$wpid"
   # Wait until the event stream has been read out (its size stays put).
   s0=-1 s1=$(stat -c %s "$ev")
@@ -246,7 +261,7 @@ count_events() {
   kill -INT "$epid" 2>/dev/null || true
   wait "$epid" 2>/dev/null || true
   bg_pids=()
-  grep -o '"Kind":[0-9]*' "$ev" | sort | uniq -c | awk '{ split($2, a, ":"); print a[2], $1 }' >"$res"
+  grep -v "$probe" "$ev" | grep -o '"Kind":[0-9]*' | sort | uniq -c | awk '{ split($2, a, ":"); print a[2], $1 }' >"$res"
   rm -f "$ev"
 }
 kinds() { # kinds FILE K...: the events of kinds K... counted in FILE
@@ -328,12 +343,14 @@ row() { # row LABEL CASE
   local p b s
   p=$(med "$2" plain) b=$(med "$2" bonsai) s=$(med "$2" strace)
   awk -v l="$1" -v p="$p" -v b="$b" -v s="$s" 'BEGIN {
-    printf "  %-27s plain %6.2f s  bonsai %6.2f s (%+.1f%%, x%.3f)  strace %6.2f s (%+.1f%%, x%.2f)\n",
-      l, p, b, (b / p - 1) * 100, b / p, s, (s / p - 1) * 100, s / p }'
+    printf "  %-27s plain %6.2f s  bonsai %6.2f s (%+.1f%%, x%.3f)", l, p, b, (b / p - 1) * 100, b / p
+    if (s != "nan") printf "  strace %6.2f s (%+.1f%%, x%.2f)", s, (s / p - 1) * 100, s / p
+    printf "\n" }'
 }
-rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", n / t }'; }
-# net T: T less the fixed cost of a run (at least a millisecond).
-net() { awk -v t="$1" -v s="$startup" 'BEGIN { d = t - s; printf "%.4f", d > 0.001 ? d : 0.001 }'; }
+rate() { awk -v n="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.0f", n / t; else printf "n/a" }'; }
+# net T: T less the fixed cost of a run; 0 (no rate) when that cost is
+# more than half of T.
+net() { awk -v t="$1" -v s="$startup" 'BEGIN { printf "%.4f", (t > 2 * s ? t - s : 0) }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 lostword() { if [ -n "$1" ]; then echo "$1"; else echo 0; fi; }
 
