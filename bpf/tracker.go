@@ -64,10 +64,13 @@ type proc struct {
 	// cgroup), and its exit will never be seen.
 	inScope bool
 	cwd     string
-	// snap holds, per written file, how many of order the process had
-	// read when it closed it: a prefix, so a close costs nothing however
-	// much was read (cp of thousands of files closes thousands of outputs).
-	snap map[FileID]int
+	// snap holds, per written file, the window of order read between the
+	// previous close and this one: two numbers, so a close costs nothing
+	// however much was read (cp of thousands of files closes thousands).
+	snap map[FileID][2]int
+	// lastClose is len(order) at the process's last close of a file it
+	// wrote: what it read since is what its next output is made from.
+	lastClose int
 }
 
 type file struct {
@@ -124,7 +127,7 @@ func (t *Tracker) procResolve(pid uint32, dirfd int32, p string) string {
 func (t *Tracker) proc(pid uint32) *proc {
 	p := t.procs[pid]
 	if p == nil {
-		p = &proc{pid: pid, inputs: map[FileID]bool{}, snap: map[FileID]int{}, inScope: true}
+		p = &proc{pid: pid, inputs: map[FileID]bool{}, snap: map[FileID][2]int{}, inScope: true}
 		t.procs[pid] = p
 	}
 	return p
@@ -235,7 +238,10 @@ func (t *Tracker) Handle(ev Event) {
 	case KindClose:
 		p := t.proc(ev.PID)
 		id := FileID{ev.Dev, ev.Ino}
-		p.snap[id] = len(p.order)
+		if _, again := p.snap[id]; !again {
+			p.snap[id] = [2]int{p.lastClose, len(p.order)}
+			p.lastClose = len(p.order)
+		}
 	case KindRename:
 		from := t.Resolve(ev.PID, ev.Dirfd, ev.Path)
 		to := t.Resolve(ev.PID, ev.Dirfd2, ev.Path2)
@@ -311,11 +317,20 @@ func exists(p string) bool {
 
 // inputsOf is what writer w had read when it closed f (or at the end, if
 // it never closed it).
+//
+// A process that writes one output after another (cp of many files, a
+// converter in a loop) made each from what it read since its previous
+// output; when it read nothing new in between (split, tee), the output
+// comes from everything read so far.
 func (p *proc) inputsOf(f FileID) []FileID {
-	if n, ok := p.snap[f]; ok {
-		return p.order[:n]
+	w, ok := p.snap[f]
+	if !ok {
+		w = [2]int{p.lastClose, len(p.order)}
 	}
-	return p.order
+	if w[1] > w[0] {
+		return p.order[w[0]:w[1]]
+	}
+	return p.order[:w[1]]
 }
 
 func (p *proc) read(id FileID) {

@@ -290,3 +290,35 @@ func TestTrackerUnnamed(t *testing.T) {
 		t.Errorf("Unnamed = %d, want 1", got)
 	}
 }
+
+// TestTrackerSequentialOutputs: cp a b dst/ makes dst/a from a and dst/b
+// from b; split-like output after no new read comes from all read so far.
+func TestTrackerSequentialOutputs(t *testing.T) {
+	s := newScript(t)
+	a, b, da, db := s.file("a", "1"), s.file("b", "2"), s.file("da", "1"), s.file("db", "2")
+	s.open(5, "a", a)
+	s.open(5, "b", b)
+	for _, step := range []struct {
+		in, out FileID
+		name    string
+	}{{a, da, "da"}, {b, db, "db"}} {
+		s.read(5, step.in, reg)
+		s.open(5, step.name, step.out)
+		s.write(5, step.out, reg)
+		s.close(5, step.out)
+	}
+	x, y := s.file("x", "3"), s.file("y", "4")
+	s.read(6, a, reg)
+	for _, o := range []struct {
+		id   FileID
+		name string
+	}{{x, "x"}, {y, "y"}} {
+		s.open(6, o.name, o.id)
+		s.write(6, o.id, reg)
+		s.close(6, o.id)
+	}
+	want := []string{"da<-a", "db<-b", "x<-a", "y<-a"}
+	if got := s.edges(); !slices.Equal(got, want) {
+		t.Errorf("edges = %v, want %v", got, want)
+	}
+}
