@@ -182,7 +182,10 @@ func (t *Tracker) Handle(ev Event) {
 		_, known := t.procs[ev.PID]
 		parent := t.proc(ev.PID)
 		if !known {
+			// A parent first seen forking is outside the scope (bonsai
+			// run itself) and alive: its cwd is the child's fallback.
 			parent.inScope = false
+			parent.cwd, _ = os.Readlink("/proc/" + strconv.Itoa(int(ev.PID)) + "/cwd")
 		}
 		child := t.proc(ev.Child)
 		child.inScope = true

@@ -120,11 +120,7 @@ func logCommand() *cli.Command {
 			}
 			list := []recordJSON{}
 			for _, cl := range claims {
-				data, err := st.Get(cl.Record)
-				if err != nil {
-					return err
-				}
-				r, err := lineage.Decode(data)
+				r, err := lineage.Decode(cl.Data)
 				if err != nil {
 					return fmt.Errorf("stored record %s: %w", cl.Record, err)
 				}

@@ -224,7 +224,7 @@ func (n *Node) apiHandler() http.Handler {
 			apiError(w, http.StatusBadRequest, err)
 			return
 		}
-		writeJSON(w, pinJSON(info))
+		writeJSON(w, PinJSONOf(info))
 	}))
 	mux.HandleFunc("POST /v1/unpin", n.cidHandler(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		if err := n.Store.Unpin(c); err != nil {
@@ -241,7 +241,7 @@ func (n *Node) apiHandler() http.Handler {
 		}
 		out := make([]PinJSON, len(pins))
 		for i, p := range pins {
-			out[i] = pinJSON(p)
+			out[i] = PinJSONOf(p)
 		}
 		writeJSON(w, out)
 	})
@@ -257,16 +257,14 @@ type PinJSON struct {
 	PinnedAt string   `json:"pinned_at"`
 }
 
-func pinJSON(p PinInfo) PinJSON {
+// PinJSONOf converts a pin for the wire and for display.
+func PinJSONOf(p PinInfo) PinJSON {
 	j := PinJSON{Output: p.Output.String(), Records: p.Records, Bytes: p.Bytes, PinnedAt: p.PinnedAt.UTC().Format(time.RFC3339)}
 	for _, r := range p.Roots {
 		j.Roots = append(j.Roots, r.String())
 	}
 	return j
 }
-
-// PinJSONOf converts a pin for display.
-func PinJSONOf(p PinInfo) PinJSON { return pinJSON(p) }
 
 func (n *Node) cidHandler(f func(http.ResponseWriter, *http.Request, cid.Cid)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

@@ -434,21 +434,16 @@ func (n *Node) Flush(ctx context.Context) (int, error) {
 			return done, nil
 		}
 		for _, e := range due {
-			data, err := n.Store.Get(e.Record)
+			if err := ctx.Err(); err != nil {
+				return done, err // publishOne leaves the entry as it was
+			}
+			// The outbox's own publish step: same decoding, same marks.
+			pubErr, err := n.outbox.publishOne(ctx, e)
 			if err != nil {
 				return done, err
 			}
-			rec, err := lineage.Decode(data)
-			if err != nil {
-				return done, fmt.Errorf("stored record %s: %w", e.Record, err)
-			}
-			replicas, err := publisher{n}.Publish(ctx, rec, lineage.Block{CID: e.Record, Data: data})
-			if err != nil {
-				_ = n.Store.MarkFailed(e.Record, err, time.Now())
-				return done, fmt.Errorf("publish %s: %w", e.Record, err)
-			}
-			if err := n.Store.MarkPublished(e.Record, time.Now(), replicas); err != nil {
-				return done, err
+			if pubErr != nil {
+				return done, fmt.Errorf("publish %s: %w", e.Record, pubErr)
 			}
 			done++
 		}

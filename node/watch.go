@@ -53,12 +53,12 @@ func (n *Node) startWatch(ctx context.Context) error {
 		<-ctx.Done()
 		capture.Close()
 	})
-	n.goRun(func() { n.watchLoop(ctx, capture, events) })
+	n.goRun(func() { n.watchLoop(capture, events) })
 	n.log.Info("watching", "dirs", n.cfg.watch)
 	return nil
 }
 
-func (n *Node) watchLoop(ctx context.Context, capture *bpf.Capture, events <-chan bpf.Event) {
+func (n *Node) watchLoop(capture *bpf.Capture, events <-chan bpf.Event) {
 	tr := bpf.NewTracker()
 	self := uint32(os.Getpid())
 	rec := n.Recorder()
@@ -95,5 +95,4 @@ func (n *Node) watchLoop(ctx context.Context, capture *bpf.Capture, events <-cha
 			n.log.Info("recorded", "path", o.Path, "record", o.Record)
 		}
 	}
-	_ = ctx
 }
