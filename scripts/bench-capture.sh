@@ -27,7 +27,15 @@ die() { echo "bench-capture: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (eBPF capture)"
 tools=(gcc make ar)
 [ "$STRACE" = 0 ] || tools+=(strace)
-for t in "${tools[@]}"; do command -v "$t" >/dev/null || die "$t not found"; done
+# A fresh machine lacks strace (and time): install what is missing.
+missing=()
+for t in "${tools[@]}"; do command -v "$t" >/dev/null || missing+=("$t"); done
+[ -x /usr/bin/time ] || missing+=(time)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench-capture: installing ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]/ar/binutils}" >/dev/null ||
+    die "could not install ${missing[*]}"
+fi
 [ $((NFILES % 4)) = 0 ] || die "NFILES must be a multiple of 4"
 
 if [ -z "${BONSAI:-}" ]; then
