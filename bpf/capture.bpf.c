@@ -7,18 +7,31 @@
 // Programs: tp_btf/sched_process_{fork,exec,exit} for the process table and
 // one tp_btf program on each of sys_enter and sys_exit that switches on the
 // x86_64 syscall number. Everything that can be decided from the syscall's
-// result is handled at sys_exit (the arguments are still in pt_regs there,
-// and the kernel has already faulted in any user string it read); only
-// close(2) needs sys_enter, to see the file before the fd goes away.
+// result is handled at sys_exit (the arguments are still in pt_regs there);
+// only close(2) needs sys_enter, to see the file before the fd goes away.
+//
+// Identities never repeat. A process is (tgid, start time of its thread
+// group leader); a file is (device, inode, i_generation), and an open that
+// created the file (FMODE_CREATED) is reported, so that a file system whose
+// generations do not change still shows a reused inode as a new file.
+//
+// Paths are resolved here, at the event, by walking the dentry chain up to
+// the root of the mount namespace (crossing mounts), never later from /proc.
+// A path cut short (deeper than MAX_COMP components or longer than STR_MAX
+// bytes) is flagged EVF_CUT, never guessed.
 //
 // Every event is about a task in scope: its cgroup v2 id is in
 // scope_cgroups, its tgid is in tracked (descendants of scoped tasks), or
 // cfg_all is set. Read, write and truncate events are aggregated in the LRU
 // map seen: one event per (process, file, direction).
 //
-// Records on the ring buffer are a struct ev_hdr, optionally followed by one
-// or two PATH_MAX_LEN path buffers (see bpf/capture_linux.go for decoding).
-// A failed reservation is counted in the per-CPU array lost, by kind.
+// Records on the ring buffer are a struct ev_hdr followed by up to four
+// strings whose lengths are in len[] (no terminating NULs; decoded in
+// bpf/capture_linux.go). They are built in a per-CPU scratch buffer and
+// copied out with bpf_ringbuf_output; consumers are woken only when a batch
+// has accumulated (WAKE_BYTES) and otherwise poll. A record that does not
+// fit is counted in the per-CPU array lost, by kind, and charged to its
+// process in the map gaps, so that user space marks only what it concerns.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -32,7 +45,7 @@ enum {
 	KIND_EXEC = 1,
 	KIND_FORK,
 	KIND_EXIT,
-	KIND_OPEN,
+	KIND_CREATE,
 	KIND_READ,
 	KIND_WRITE,
 	KIND_CLOSE,
@@ -42,7 +55,22 @@ enum {
 	KIND_MAX,
 };
 
-#define PATH_MAX_LEN 256
+// lost[] slot for losses that could not be charged to a process (the gaps
+// map was full): user space then marks everything incomplete.
+#define LOST_UNCHARGED 15
+
+// Event flags (ev_hdr.flags); keep in sync with bpf/event.go.
+#define EVF_CUT 0x1	// a kernel path was cut short
+#define EVF_UNREAD 0x2	// a user string could not be read
+#define EVF_CREATED 0x4 // the open created the file
+
+#define MAX_COMP 64		// path components walked
+#define COMP_MASK (MAX_COMP - 1)
+#define NAME_MAX_ 255
+#define STR_MAX 4096		// one string (PATH_MAX)
+#define STRS_MAX (4 * STR_MAX)	// all strings of a record
+#define WAKE_BYTES (1 << 20)	// wake the reader past this much unread data
+
 #define AT_FDCWD_ -100
 #define TS_COMPAT_ 0x0002
 #define PROT_READ_ 0x1
@@ -52,10 +80,10 @@ enum {
 #define MAP_SHARED_VALIDATE_ 0x03
 #define MAP_TYPE_ 0x0f
 #define MAP_ANONYMOUS_ 0x20
-#define O_WRONLY_ 01
-#define O_CREAT_ 0100
-#define O_TRUNC_ 01000
 #define FMODE_WRITE_ 0x2
+#define FMODE_CREATED_ 0x100000
+#define S_IFMT_ 0170000
+#define S_IFREG_ 0100000
 #define EEXIST_ 17
 
 // x86_64 syscall numbers.
@@ -73,7 +101,6 @@ enum {
 #define NR_recvfrom 45
 #define NR_sendmsg 46
 #define NR_recvmsg 47
-#define NR_truncate 76
 #define NR_ftruncate 77
 #define NR_rename 82
 #define NR_creat 85
@@ -98,45 +125,68 @@ enum {
 // capture_linux.go; a test checks it against the bpf2go-generated type).
 struct ev_hdr {
 	__u32 kind;
-	__u32 pid;
-	__u32 child;
-	__s32 fd;
-	__u64 dev; // kernel encoding (MAJOR << 20 | MINOR); Go converts
+	__u32 pid;	   // tgid
+	__u64 start;	   // start time of the thread group leader (ns since boot)
+	__u32 child;	   // Fork: the child's tgid
+	__u32 flags;	   // EVF_*
+	__u64 child_start; // Fork: the child's start time
+	__u64 dev;	   // kernel encoding (MAJOR << 20 | MINOR); Go converts
 	__u64 ino;
-	__u32 mode;
-	__u32 flags;
-	__s32 dirfd;
-	__s32 dirfd2;
+	__u32 gen;	   // i_generation
+	__u32 mode;	   // i_mode
+	__u32 nlink;
+	__u32 uid;	   // Exec: the effective uid
+	__u32 arg;	   // Create: open flags; Rename: renameat2 flags; Unlink: unlinkat flags
+	__u16 len[4];	   // lengths of the strings that follow
+	__u32 pad;
 	__u64 time;
 };
 
-struct ev_path1 {
+// A record being built.
+struct scratch {
 	struct ev_hdr h;
-	char path[PATH_MAX_LEN];
+	char buf[STRS_MAX + STR_MAX];
 };
 
-struct ev_path2 {
-	struct ev_hdr h;
-	char path[PATH_MAX_LEN];
-	char path2[PATH_MAX_LEN];
+// The components of a path being walked, leaf first.
+struct walk {
+	__u64 name[MAX_COMP];
+	__u32 len[MAX_COMP];
 };
 
 // Aggregation key: one Read/Write/Truncate per process, file and direction.
-// start (the thread group leader's start time) tells a reused tgid apart.
 struct seen_key {
 	__u32 tgid;
 	__u32 kind;
 	__u64 start;
 	__u64 dev;
 	__u64 ino;
+	__u32 gen;
+	__u32 pad;
+};
+
+struct proc_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start;
 };
 
 // A close(2) in flight: the file it closes, seen at sys_enter.
 struct closing {
 	__u64 dev;
 	__u64 ino;
+	__u32 gen;
 	__u32 mode;
 	__s32 fd;
+	__u32 pad;
+};
+
+struct file_id {
+	__u64 dev;
+	__u64 ino;
+	__u32 gen;
+	__u32 mode;
+	__u32 nlink;
 };
 
 const volatile __u32 cfg_all = 0;
@@ -149,6 +199,20 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratches SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct walk);
+} walks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -185,11 +249,42 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+// Processes that lost events: value is a bit mask of the kinds (1 << kind).
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct proc_key);
+	__type(value, __u64);
+} gaps SEC(".maps");
+
 static __always_inline void count_lost(__u32 kind)
 {
 	__u64 *v = bpf_map_lookup_elem(&lost, &kind);
 	if (v)
 		__sync_fetch_and_add(v, 1);
+}
+
+// charge_lost counts a lost event of kind and charges it to the process
+// (tgid, start): its outputs, and what descends from it, are incomplete.
+static __always_inline void charge_lost(__u32 kind, __u32 tgid, __u64 start)
+{
+	count_lost(kind);
+	struct proc_key key = {.tgid = tgid, .start = start};
+	__u64 bit = 1ULL << (kind & 63);
+	__u64 *v = bpf_map_lookup_elem(&gaps, &key);
+	if (v) {
+		__sync_fetch_and_or(v, bit);
+		return;
+	}
+	if (bpf_map_update_elem(&gaps, &key, &bit, BPF_NOEXIST) == -EEXIST_) {
+		v = bpf_map_lookup_elem(&gaps, &key);
+		if (v)
+			__sync_fetch_and_or(v, bit);
+		return;
+	}
+	// Either stored, or the map is full: then say so.
+	if (!bpf_map_lookup_elem(&gaps, &key))
+		count_lost(LOST_UNCHARGED);
 }
 
 static __always_inline bool in_scope(__u32 tgid)
@@ -202,33 +297,202 @@ static __always_inline bool in_scope(__u32 tgid)
 	return bpf_map_lookup_elem(&scope_cgroups, &cg) != NULL;
 }
 
-static __always_inline void *reserve(__u64 size, __u32 kind)
+static __always_inline __u64 leader_start(struct task_struct *task)
 {
-	void *e = bpf_ringbuf_reserve(&events, size, 0);
-	if (!e)
-		count_lost(kind);
-	return e;
+	return BPF_CORE_READ(task, group_leader, start_time);
 }
 
-static __always_inline void fill_hdr(struct ev_hdr *h, __u32 kind, __u32 tgid)
+// begin starts a record in this CPU's scratch buffer.
+static __always_inline struct scratch *begin(__u32 kind, __u32 tgid, __u64 start)
 {
-	h->kind = kind;
-	h->pid = tgid;
-	h->child = 0;
-	h->fd = -1;
-	h->dev = 0;
-	h->ino = 0;
-	h->mode = 0;
-	h->flags = 0;
-	h->dirfd = AT_FDCWD_;
-	h->dirfd2 = AT_FDCWD_;
-	h->time = bpf_ktime_get_ns();
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratches, &zero);
+	if (!s)
+		return NULL;
+	__builtin_memset(&s->h, 0, sizeof(s->h));
+	s->h.kind = kind;
+	s->h.pid = tgid;
+	s->h.start = start;
+	s->h.time = bpf_ktime_get_ns();
+	return s;
 }
 
-static __always_inline void read_user_path(char *dst, const char *src)
+// submit copies the record out; 0 on success.
+static __always_inline long submit(struct scratch *s)
 {
-	if (!src || bpf_probe_read_user_str(dst, PATH_MAX_LEN, src) < 0)
-		dst[0] = 0;
+	__u32 total = (__u32)s->h.len[0] + s->h.len[1] + s->h.len[2] + s->h.len[3];
+	if (total > STRS_MAX)
+		total = STRS_MAX;
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES ? BPF_RB_FORCE_WAKEUP
+										: BPF_RB_NO_WAKEUP;
+	long err = bpf_ringbuf_output(&events, s, sizeof(s->h) + total, flags);
+	if (err)
+		charge_lost(s->h.kind, s->h.pid, s->h.start);
+	return err;
+}
+
+// set_len sets the length of string slot (a switch: the verifier loses a
+// masked index that the compiler knows is in range).
+static __always_inline void set_len(struct scratch *s, __u32 slot, __u32 len)
+{
+	len &= STR_MAX * 2 - 1;
+	switch (slot) {
+	case 0:
+		s->h.len[0] = len;
+		break;
+	case 1:
+		s->h.len[1] = len;
+		break;
+	case 2:
+		s->h.len[2] = len;
+		break;
+	case 3:
+		s->h.len[3] = len;
+		break;
+	}
+}
+
+// slot_base is where string slot starts: after the strings before it.
+static __always_inline __u32 slot_base(struct scratch *s, __u32 slot)
+{
+	__u32 base = 0;
+	if (slot > 0)
+		base += s->h.len[0] & (STR_MAX * 2 - 1);
+	if (slot > 1)
+		base += s->h.len[1] & (STR_MAX * 2 - 1);
+	if (slot > 2)
+		base += s->h.len[2] & (STR_MAX * 2 - 1);
+	return base;
+}
+
+// The state of a path walk, shared by add_kpath's two bpf_loop callbacks
+// (a callback is verified once, where an unrolled walk would be verified
+// path by path).
+struct walk_ctx {
+	__u64 d;	// current dentry
+	__u64 vm;	// current vfsmount
+	__u64 mnt;	// its struct mount
+	__u64 mnt_off;	// offsetof(struct mount, mnt)
+	__u32 n;	// components collected
+	__u32 done;	// reached the root
+	__u32 base;	// where the string starts in the scratch buffer
+	__u32 pos;	// bytes written
+	__u32 cut;
+};
+
+// walk_up collects one component of the path, leaf first, or crosses a
+// mount point. Returns 1 to stop.
+static long walk_up(__u64 i, struct walk_ctx *c)
+{
+	__u32 zero = 0;
+	struct walk *w = bpf_map_lookup_elem(&walks, &zero);
+	if (!w)
+		return 1;
+	struct dentry *d = (struct dentry *)c->d;
+	struct mount *mnt = (struct mount *)c->mnt;
+	struct vfsmount *vm = (struct vfsmount *)c->vm; // not inside BPF_CORE_READ: walk_ctx is ours
+	struct dentry *root = BPF_CORE_READ(vm, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	if (d == root || d == parent) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+		// The namespace's root mount is its own parent; a dentry that
+		// is its own parent without being the mount's root is not
+		// reachable from the root (a pseudo file system).
+		if (d == root && up == mnt) {
+			c->done = 1;
+			return 1;
+		}
+		if (d != root || !up)
+			return 1;
+		c->d = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+		c->mnt = (__u64)up;
+		c->vm = (__u64)up + c->mnt_off;
+		return 0;
+	}
+	if (c->n >= MAX_COMP)
+		return 1;
+	w->name[c->n & COMP_MASK] = (__u64)BPF_CORE_READ(d, __d_name.name);
+	w->len[c->n & COMP_MASK] = BPF_CORE_READ(d, __d_name.len);
+	c->n++;
+	c->d = (__u64)parent;
+	return 0;
+}
+
+// write_down appends the components root first: "/" and a name each.
+static long write_down(__u64 k, struct walk_ctx *c)
+{
+	__u32 zero = 0;
+	struct walk *w = bpf_map_lookup_elem(&walks, &zero);
+	struct scratch *s = bpf_map_lookup_elem(&scratches, &zero);
+	if (!w || !s || k >= c->n)
+		return 1;
+	__u32 j = (c->n - 1 - k) & COMP_MASK;
+	__u32 l = w->len[j];
+	if (l > NAME_MAX_)
+		l = NAME_MAX_;
+	__u32 pos = c->pos;
+	if (pos > STR_MAX || pos + 1 + l > STR_MAX - 1) {
+		c->cut = 1;
+		return 1;
+	}
+	s->buf[(c->base + pos) & (STRS_MAX - 1)] = '/';
+	pos++;
+	bpf_probe_read_kernel(&s->buf[(c->base + pos) & (STRS_MAX - 1)], l, (void *)w->name[j]);
+	c->pos = pos + l;
+	return 0;
+}
+
+// add_kpath appends, as string slot, the absolute path of the dentry
+// under the mount vfsmnt (both kernel addresses), walking up to the root
+// of the mount namespace. Slots must be filled in order.
+__noinline int add_kpath(__u64 dentry_addr, __u64 vfsmnt_addr, __u32 slot)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratches, &zero);
+	if (!s || slot > 3 || !dentry_addr || !vfsmnt_addr)
+		return 0;
+	struct walk_ctx c = {
+		.d = dentry_addr,
+		.vm = vfsmnt_addr,
+		.mnt_off = bpf_core_field_offset(struct mount, mnt),
+	};
+	c.mnt = vfsmnt_addr - c.mnt_off;
+	// MAX_COMP components plus a few mount crossings.
+	bpf_loop(MAX_COMP + 8, walk_up, &c, 0);
+	c.cut = !c.done;
+	c.base = slot_base(s, slot);
+	bpf_loop(MAX_COMP, write_down, &c, 0);
+	__u32 pos = c.pos;
+	if (c.cut)
+		pos = 0; // a part of a path is no path: say it was cut instead
+	if (c.n == 0 && !c.cut) {
+		s->buf[c.base & (STRS_MAX - 1)] = '/';
+		pos = 1;
+	}
+	set_len(s, slot, pos);
+	if (c.cut)
+		s->h.flags |= EVF_CUT;
+	return c.cut;
+}
+
+// add_ustr appends, as string slot, a string from user memory.
+__noinline int add_ustr(__u64 uaddr, __u32 slot)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratches, &zero);
+	if (!s || slot > 3)
+		return 0;
+	__u32 base = slot_base(s, slot);
+	long n = 0;
+	if (uaddr)
+		n = bpf_probe_read_user_str(&s->buf[base & (STRS_MAX - 1)], STR_MAX, (void *)uaddr);
+	if (n <= 0) {
+		set_len(s, slot, 0);
+		s->h.flags |= EVF_UNREAD;
+		return 1;
+	}
+	set_len(s, slot, (n - 1) & (STR_MAX - 1));
+	return 0;
 }
 
 // The struct file behind fd in task's descriptor table, or NULL.
@@ -252,12 +516,6 @@ static __always_inline struct file *fd_file(struct task_struct *task, int fd)
 	return f;
 }
 
-struct file_id {
-	__u64 dev;
-	__u64 ino;
-	__u32 mode;
-};
-
 static __always_inline bool file_ident(struct file *f, struct file_id *id)
 {
 	if (!f)
@@ -267,29 +525,48 @@ static __always_inline bool file_ident(struct file *f, struct file_id *id)
 		return false;
 	id->ino = BPF_CORE_READ(inode, i_ino);
 	id->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	id->gen = BPF_CORE_READ(inode, i_generation);
 	id->mode = BPF_CORE_READ(inode, i_mode);
+	id->nlink = BPF_CORE_READ(inode, __i_nlink);
 	return true;
 }
 
-static __always_inline __u64 leader_start(struct task_struct *task)
+static __always_inline void set_file(struct scratch *s, struct file_id *id)
 {
-	return BPF_CORE_READ(task, group_leader, start_time);
+	s->h.dev = id->dev;
+	s->h.ino = id->ino;
+	s->h.gen = id->gen;
+	s->h.mode = id->mode;
+	s->h.nlink = id->nlink;
+}
+
+// add_file_path appends the path of f as slot 0 when it is a regular file:
+// pipes and sockets need none, and the walk is the costly part.
+static __always_inline void add_file_path(struct file *f, struct file_id *id)
+{
+	if ((id->mode & S_IFMT_) != S_IFREG_)
+		return;
+	add_kpath((__u64)BPF_CORE_READ(f, f_path.dentry), (__u64)BPF_CORE_READ(f, f_path.mnt), 0);
 }
 
 // Emit one aggregated Read/Write/Truncate for fd, unless this process has
 // already been reported for that file and direction.
-static __noinline int emit_io(struct task_struct *task, __u32 tgid, int fd, __u32 kind)
+__noinline int emit_io(__u64 task_addr, __u32 tgid, __s32 fd, __u32 kind)
 {
+	struct task_struct *task = (struct task_struct *)task_addr;
+	struct file *f = fd_file(task, fd);
 	struct file_id id = {};
-	if (!file_ident(fd_file(task, fd), &id))
+	if (!file_ident(f, &id))
 		return 0;
 
+	__u64 start = leader_start(task);
 	struct seen_key key = {};
 	key.tgid = tgid;
 	key.kind = kind;
-	key.start = leader_start(task);
+	key.start = start;
 	key.dev = id.dev;
 	key.ino = id.ino;
+	key.gen = id.gen;
 	__u8 one = 1;
 	long err = bpf_map_update_elem(&seen, &key, &one, BPF_NOEXIST);
 	if (err == -EEXIST_)
@@ -297,83 +574,107 @@ static __noinline int emit_io(struct task_struct *task, __u32 tgid, int fd, __u3
 	// Any other failure to remember it: report it now (and again later)
 	// rather than never.
 
-	struct ev_hdr *h = reserve(sizeof(*h), kind);
-	if (!h) {
-		// Let a later call try again.
-		if (err == 0)
-			bpf_map_delete_elem(&seen, &key);
+	struct scratch *s = begin(kind, tgid, start);
+	if (!s)
 		return 0;
-	}
-	fill_hdr(h, kind, tgid);
-	h->fd = fd;
-	h->dev = id.dev;
-	h->ino = id.ino;
-	h->mode = id.mode;
-	bpf_ringbuf_submit(h, 0);
+	set_file(s, &id);
+	add_file_path(f, &id);
+	if (submit(s) && err == 0)
+		bpf_map_delete_elem(&seen, &key); // let a later call try again
 	return 0;
 }
 
-static __always_inline bool file_written(struct task_struct *task, __u32 tgid, struct file_id *id)
+static __always_inline bool file_written(__u32 tgid, __u64 start, struct file_id *id)
 {
 	struct seen_key key = {};
 	key.tgid = tgid;
 	key.kind = KIND_WRITE;
-	key.start = leader_start(task);
+	key.start = start;
 	key.dev = id->dev;
 	key.ino = id->ino;
+	key.gen = id->gen;
 	if (bpf_map_lookup_elem(&seen, &key))
 		return true;
 	key.kind = KIND_TRUNCATE;
 	return bpf_map_lookup_elem(&seen, &key) != NULL;
 }
 
-static __always_inline int emit_open(struct task_struct *task, __u32 tgid, int fd, int dirfd,
-				const char *path, __u32 flags)
+// emit_create reports an open that created its file: the inode is new,
+// whatever its number and generation say.
+__noinline int emit_create(__u64 task_addr, __u32 tgid, __s32 fd, __u32 oflags)
 {
-	struct ev_path1 *e = reserve(sizeof(*e), KIND_OPEN);
-	if (!e)
+	struct task_struct *task = (struct task_struct *)task_addr;
+	struct file *f = fd_file(task, fd);
+	if (!f)
 		return 0;
-	fill_hdr(&e->h, KIND_OPEN, tgid);
-	e->h.fd = fd;
-	e->h.dirfd = dirfd;
-	e->h.flags = flags;
+	__u32 fmode = BPF_CORE_READ(f, f_mode);
+	if (!(fmode & FMODE_CREATED_))
+		return 0;
 	struct file_id id = {};
-	if (file_ident(fd_file(task, fd), &id)) {
-		e->h.dev = id.dev;
-		e->h.ino = id.ino;
-		e->h.mode = id.mode;
+	if (!file_ident(f, &id))
+		return 0;
+	struct scratch *s = begin(KIND_CREATE, tgid, leader_start(task));
+	if (!s)
+		return 0;
+	set_file(s, &id);
+	s->h.flags |= EVF_CREATED;
+	s->h.arg = oflags;
+	add_file_path(f, &id);
+	submit(s);
+	return 0;
+}
+
+// add_dir appends as slot the directory a *at syscall's dirfd names (the
+// working directory for AT_FDCWD), unless the name is absolute.
+static __always_inline void add_dir(struct task_struct *task, int dirfd, const char *name, __u32 slot)
+{
+	char c = 0;
+	if (name)
+		bpf_probe_read_user(&c, 1, name);
+	if (c == '/')
+		return; // the name says it all; the slot stays empty
+	__u64 dentry, mnt;
+	if (dirfd == AT_FDCWD_) {
+		dentry = (__u64)BPF_CORE_READ(task, fs, pwd.dentry);
+		mnt = (__u64)BPF_CORE_READ(task, fs, pwd.mnt);
+	} else {
+		struct file *f = fd_file(task, dirfd);
+		if (!f) {
+			struct scratch *s;
+			__u32 zero = 0;
+			s = bpf_map_lookup_elem(&scratches, &zero);
+			if (s)
+				s->h.flags |= EVF_CUT;
+			return;
+		}
+		dentry = (__u64)BPF_CORE_READ(f, f_path.dentry);
+		mnt = (__u64)BPF_CORE_READ(f, f_path.mnt);
 	}
-	read_user_path(e->path, path);
-	bpf_ringbuf_submit(e, 0);
+	add_kpath(dentry, mnt, slot);
+}
+
+// add_name appends a name given to a *at syscall as two string slots: the
+// directory it is relative to (empty when the name is absolute) and the
+// name as given.
+__noinline int add_name(__u64 task_addr, __s32 dirfd, __u64 name, __u32 slot)
+{
+	add_dir((struct task_struct *)task_addr, dirfd, (const char *)name, slot);
+	add_ustr(name, slot + 1);
 	return 0;
 }
 
-static __noinline int emit_path(__u32 kind, __u32 tgid, int dirfd, const char *path, __u32 flags)
+// emit_names reports a rename (two names) or an unlink (one).
+static __always_inline int emit_names(struct task_struct *task, __u32 tgid, __u32 kind, __s32 dirfd,
+				      __u64 name, __s32 dirfd2, __u64 name2, __u32 arg)
 {
-	struct ev_path1 *e = reserve(sizeof(*e), kind);
-	if (!e)
+	struct scratch *s = begin(kind, tgid, leader_start(task));
+	if (!s)
 		return 0;
-	fill_hdr(&e->h, kind, tgid);
-	e->h.dirfd = dirfd;
-	e->h.flags = flags;
-	read_user_path(e->path, path);
-	bpf_ringbuf_submit(e, 0);
-	return 0;
-}
-
-static __always_inline int emit_rename(__u32 tgid, int olddirfd, const char *oldpath, int newdirfd,
-				  const char *newpath, __u32 flags)
-{
-	struct ev_path2 *e = reserve(sizeof(*e), KIND_RENAME);
-	if (!e)
-		return 0;
-	fill_hdr(&e->h, KIND_RENAME, tgid);
-	e->h.dirfd = olddirfd;
-	e->h.dirfd2 = newdirfd;
-	e->h.flags = flags;
-	read_user_path(e->path, oldpath);
-	read_user_path(e->path2, newpath);
-	bpf_ringbuf_submit(e, 0);
+	s->h.arg = arg;
+	add_name((__u64)task, dirfd, name, 0);
+	if (kind == KIND_RENAME)
+		add_name((__u64)task, dirfd2, name2, 2);
+	submit(s);
 	return 0;
 }
 
@@ -396,16 +697,20 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 
 	int fd = (int)BPF_CORE_READ(regs, di);
+	struct file *f = fd_file(task, fd);
 	struct file_id fid = {};
-	if (!file_ident(fd_file(task, fd), &fid))
+	if (!file_ident(f, &fid))
 		return 0;
-	if (!file_written(task, tgid, &fid)) {
+	// A close ends a write session only if the descriptor could write,
+	// and only for a file the process wrote.
+	if (!(BPF_CORE_READ(f, f_mode) & FMODE_WRITE_) || !file_written(tgid, leader_start(task), &fid)) {
 		bpf_map_delete_elem(&closings, &pid_tgid); // nothing stale
 		return 0;
 	}
 	struct closing c = {
 		.dev = fid.dev,
 		.ino = fid.ino,
+		.gen = fid.gen,
 		.mode = fid.mode,
 		.fd = fd,
 	};
@@ -430,7 +735,6 @@ static __always_inline bool interesting_exit(long nr)
 	case NR_recvfrom:
 	case NR_sendmsg:
 	case NR_recvmsg:
-	case NR_truncate:
 	case NR_ftruncate:
 	case NR_rename:
 	case NR_creat:
@@ -455,6 +759,30 @@ static __always_inline bool interesting_exit(long nr)
 	return false;
 }
 
+static __always_inline int on_close_exit(struct pt_regs *regs, __u64 pid_tgid)
+{
+	// Only a close that sys_enter decided to report has an entry.
+	struct closing *c = bpf_map_lookup_elem(&closings, &pid_tgid);
+	if (!c)
+		return 0;
+	if (c->fd != (int)BPF_CORE_READ(regs, di)) {
+		// Stale: left by a sys_enter whose sys_exit we missed.
+		bpf_map_delete_elem(&closings, &pid_tgid);
+		return 0;
+	}
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct scratch *s = begin(KIND_CLOSE, pid_tgid >> 32, leader_start(task));
+	if (s) {
+		s->h.dev = c->dev;
+		s->h.ino = c->ino;
+		s->h.gen = c->gen;
+		s->h.mode = c->mode;
+		submit(s);
+	}
+	bpf_map_delete_elem(&closings, &pid_tgid);
+	return 0;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -464,28 +792,8 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 
-	if (nr == NR_close) {
-		// Only a close that sys_enter decided to report has an entry.
-		struct closing *c = bpf_map_lookup_elem(&closings, &pid_tgid);
-		if (!c)
-			return 0;
-		if (c->fd != (int)BPF_CORE_READ(regs, di)) {
-			// Stale: left by a sys_enter whose sys_exit we missed.
-			bpf_map_delete_elem(&closings, &pid_tgid);
-			return 0;
-		}
-		struct ev_hdr *h = reserve(sizeof(*h), KIND_CLOSE);
-		if (h) {
-			fill_hdr(h, KIND_CLOSE, tgid);
-			h->fd = c->fd;
-			h->dev = c->dev;
-			h->ino = c->ino;
-			h->mode = c->mode;
-			bpf_ringbuf_submit(h, 0);
-		}
-		bpf_map_delete_elem(&closings, &pid_tgid);
-		return 0;
-	}
+	if (nr == NR_close)
+		return on_close_exit(regs, pid_tgid);
 
 	if (!in_scope(tgid))
 		return 0;
@@ -494,6 +802,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if (ret < 0)
 		return 0;
+	__u64 t = (__u64)task;
 
 	__u64 a0 = BPF_CORE_READ(regs, di);
 	__u64 a1 = BPF_CORE_READ(regs, si);
@@ -501,18 +810,18 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	__u64 a3 = BPF_CORE_READ(regs, r10);
 
 	switch (nr) {
-	// Opens: ret is the new fd.
+	// Opens: ret is the new fd; only a creation is reported (reads and
+	// writes carry the path themselves).
 	case NR_open:
-		return emit_open(task, tgid, ret, AT_FDCWD_, (const char *)a0, a1);
+		return emit_create(t, tgid, ret, a1);
 	case NR_creat:
-		return emit_open(task, tgid, ret, AT_FDCWD_, (const char *)a0,
-				 O_CREAT_ | O_WRONLY_ | O_TRUNC_);
+		return emit_create(t, tgid, ret, 0);
 	case NR_openat:
-		return emit_open(task, tgid, ret, a0, (const char *)a1, a2);
+		return emit_create(t, tgid, ret, a2);
 	case NR_openat2: {
 		__u64 flags = 0; // struct open_how starts with __u64 flags
 		bpf_probe_read_user(&flags, sizeof(flags), (void *)a2);
-		return emit_open(task, tgid, ret, a0, (const char *)a1, flags);
+		return emit_create(t, tgid, ret, flags);
 	}
 
 	// Reads.
@@ -524,7 +833,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	case NR_recvfrom:
 	case NR_recvmsg:
 	case NR_recvmmsg:
-		return emit_io(task, tgid, a0, KIND_READ);
+		return emit_io(t, tgid, a0, KIND_READ);
 
 	// Writes.
 	case NR_write:
@@ -535,34 +844,32 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	case NR_sendto:
 	case NR_sendmsg:
 	case NR_sendmmsg:
-		return emit_io(task, tgid, a0, KIND_WRITE);
+		return emit_io(t, tgid, a0, KIND_WRITE);
 
 	// Copies: copy_file_range(fd_in, off_in, fd_out, ...),
 	// splice(fd_in, off_in, fd_out, ...), tee(fd_in, fd_out, ...),
 	// sendfile(out_fd, in_fd, ...).
 	case NR_copy_file_range:
 	case NR_splice:
-		emit_io(task, tgid, a0, KIND_READ);
-		return emit_io(task, tgid, a2, KIND_WRITE);
+		emit_io(t, tgid, a0, KIND_READ);
+		return emit_io(t, tgid, a2, KIND_WRITE);
 	case NR_tee:
-		emit_io(task, tgid, a0, KIND_READ);
-		return emit_io(task, tgid, a1, KIND_WRITE);
+		emit_io(t, tgid, a0, KIND_READ);
+		return emit_io(t, tgid, a1, KIND_WRITE);
 	case NR_sendfile:
-		emit_io(task, tgid, a1, KIND_READ);
-		return emit_io(task, tgid, a0, KIND_WRITE);
+		emit_io(t, tgid, a1, KIND_READ);
+		return emit_io(t, tgid, a0, KIND_WRITE);
 	case NR_vmsplice: {
 		// User memory into a pipe's write end, or out of its read end.
 		struct file *f = fd_file(task, a0);
 		if (!f)
 			return 0;
 		__u32 fmode = BPF_CORE_READ(f, f_mode);
-		return emit_io(task, tgid, a0, (fmode & FMODE_WRITE_) ? KIND_WRITE : KIND_READ);
+		return emit_io(t, tgid, a0, (fmode & FMODE_WRITE_) ? KIND_WRITE : KIND_READ);
 	}
 
 	case NR_ftruncate:
-		return emit_io(task, tgid, a0, KIND_TRUNCATE);
-	case NR_truncate:
-		return emit_path(KIND_TRUNCATE, tgid, AT_FDCWD_, (const char *)a0, 0);
+		return emit_io(t, tgid, a0, KIND_TRUNCATE);
 
 	// mmap(addr, len, prot, flags, fd, off): a file mapping is a read of
 	// the file; a writable shared one is also a write.
@@ -573,25 +880,25 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		if (fd < 0 || (a3 & MAP_ANONYMOUS_))
 			return 0;
 		if (a2 & (PROT_READ_ | PROT_EXEC_))
-			emit_io(task, tgid, fd, KIND_READ);
+			emit_io(t, tgid, fd, KIND_READ);
 		__u64 type = a3 & MAP_TYPE_;
 		if ((a2 & PROT_WRITE_) && (type == MAP_SHARED_ || type == MAP_SHARED_VALIDATE_))
-			emit_io(task, tgid, fd, KIND_WRITE);
+			emit_io(t, tgid, fd, KIND_WRITE);
 		return 0;
 	}
 
 	case NR_rename:
-		return emit_rename(tgid, AT_FDCWD_, (const char *)a0, AT_FDCWD_, (const char *)a1, 0);
+		return emit_names(task, tgid, KIND_RENAME, AT_FDCWD_, a0, AT_FDCWD_, a1, 0);
 	case NR_renameat:
-		return emit_rename(tgid, a0, (const char *)a1, a2, (const char *)a3, 0);
+		return emit_names(task, tgid, KIND_RENAME, a0, a1, a2, a3, 0);
 	case NR_renameat2: {
 		__u32 flags = BPF_CORE_READ(regs, r8);
-		return emit_rename(tgid, a0, (const char *)a1, a2, (const char *)a3, flags);
+		return emit_names(task, tgid, KIND_RENAME, a0, a1, a2, a3, flags);
 	}
 	case NR_unlink:
-		return emit_path(KIND_UNLINK, tgid, AT_FDCWD_, (const char *)a0, 0);
+		return emit_names(task, tgid, KIND_UNLINK, AT_FDCWD_, a0, 0, 0, 0);
 	case NR_unlinkat:
-		return emit_path(KIND_UNLINK, tgid, a0, (const char *)a1, a2);
+		return emit_names(task, tgid, KIND_UNLINK, a0, a1, 0, 0, a2);
 	}
 	return 0;
 }
@@ -617,18 +924,21 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 		if (!bpf_map_lookup_elem(&scope_cgroups, &cg))
 			return 0;
 	}
+	__u64 cstart = BPF_CORE_READ(child, start_time);
 
 	// With cfg_all everything is in scope: no need to track.
 	__u8 one = 1;
 	if (!cfg_all && bpf_map_update_elem(&tracked, &ctgid, &one, BPF_ANY) != 0)
-		count_lost(KIND_FORK); // the child may fall out of scope
+		charge_lost(KIND_FORK, ctgid, cstart); // the child may fall out of scope
 
-	struct ev_hdr *h = reserve(sizeof(*h), KIND_FORK);
-	if (!h)
+	struct scratch *s = begin(KIND_FORK, ptgid, leader_start(parent));
+	if (!s)
 		return 0;
-	fill_hdr(h, KIND_FORK, ptgid);
-	h->child = ctgid;
-	bpf_ringbuf_submit(h, 0);
+	s->h.child = ctgid;
+	s->h.child_start = cstart;
+	if (bpf_ringbuf_output(&events, s, sizeof(s->h), BPF_RB_NO_WAKEUP))
+		// The child's parent, and so what it inherited, is unknown.
+		charge_lost(KIND_FORK, ctgid, cstart);
 	return 0;
 }
 
@@ -639,20 +949,17 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (!in_scope(tgid))
 		return 0;
 
-	struct ev_path1 *e = reserve(sizeof(*e), KIND_EXEC);
-	if (!e)
+	struct scratch *s = begin(KIND_EXEC, tgid, leader_start(p));
+	if (!s)
 		return 0;
-	fill_hdr(&e->h, KIND_EXEC, tgid);
+	s->h.uid = BPF_CORE_READ(p, cred, euid.val);
+	struct file *f = BPF_CORE_READ(bprm, file);
 	struct file_id id = {};
-	if (file_ident(BPF_CORE_READ(bprm, file), &id)) {
-		e->h.dev = id.dev;
-		e->h.ino = id.ino;
-		e->h.mode = id.mode;
+	if (file_ident(f, &id)) {
+		set_file(s, &id);
+		add_kpath((__u64)BPF_CORE_READ(f, f_path.dentry), (__u64)BPF_CORE_READ(f, f_path.mnt), 0);
 	}
-	const char *filename = BPF_CORE_READ(bprm, filename);
-	if (!filename || bpf_probe_read_kernel_str(e->path, PATH_MAX_LEN, filename) < 0)
-		e->path[0] = 0;
-	bpf_ringbuf_submit(e, 0);
+	submit(s);
 	return 0;
 }
 
@@ -668,10 +975,8 @@ int BPF_PROG(on_exit, struct task_struct *p)
 		return 0;
 	bpf_map_delete_elem(&tracked, &tgid);
 
-	struct ev_hdr *h = reserve(sizeof(*h), KIND_EXIT);
-	if (!h)
-		return 0;
-	fill_hdr(h, KIND_EXIT, tgid);
-	bpf_ringbuf_submit(h, 0);
+	struct scratch *s = begin(KIND_EXIT, tgid, leader_start(p));
+	if (s)
+		submit(s);
 	return 0;
 }

@@ -3,12 +3,11 @@
 package bpf
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -79,6 +78,9 @@ func Open(opts Options) (*Capture, error) {
 		c.objs.Close()
 		return nil, classify("ring buffer reader", err)
 	}
+	// Records are submitted without waking the reader (but for large
+	// batches): a reader waits at most PollInterval (see Read).
+	c.rd.SetDeadline(time.Now().Add(PollInterval))
 	// All programs are tp_btf: they attach by BTF id and need no tracefs.
 	for _, p := range []struct {
 		name string
@@ -148,42 +150,108 @@ func (c *Capture) AddPID(pid uint32) error {
 	return nil
 }
 
-// Read returns the next event, waiting for one. After Close it returns an
+// Read returns the next event, waiting for one. After Flush it returns
+// the events already emitted, then ErrFlushed. After Close it returns an
 // error wrapping os.ErrClosed (also to a Read that was waiting).
 func (c *Capture) Read() (Event, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	if err := c.rd.ReadInto(&c.rec); err != nil {
-		if errors.Is(err, os.ErrClosed) {
+	for {
+		err := c.rd.ReadInto(&c.rec)
+		switch {
+		case err == nil:
+			return decodeEvent(c.rec.RawSample)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			c.rd.SetDeadline(time.Now().Add(PollInterval))
+		case errors.Is(err, ringbuf.ErrFlushed):
+			return Event{}, ErrFlushed
+		case errors.Is(err, os.ErrClosed):
 			return Event{}, c.errClosed()
+		default:
+			return Event{}, fmt.Errorf("bpf: read ring buffer: %w", err)
 		}
-		return Event{}, fmt.Errorf("bpf: read ring buffer: %w", err)
 	}
-	return decodeEvent(c.rec.RawSample)
 }
 
-// Lost returns, per kind, how many events the kernel could not deliver
-// (ring buffer full) since Open. Every kind is present, zero or not. A lost
-// Fork also counts a child that could not be added to the tracked table.
-func (c *Capture) Lost() (map[Kind]uint64, error) {
+// Flush makes Read return the events emitted so far, then ErrFlushed:
+// once the processes of interest have exited, the reader knows it has
+// seen all of their events.
+func (c *Capture) Flush() error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {
-		return nil, c.errClosed()
+		return c.errClosed()
 	}
-	out := make(map[Kind]uint64, len(Kinds))
-	var perCPU []uint64
-	for _, k := range Kinds {
-		if err := c.objs.Lost.Lookup(uint32(k), &perCPU); err != nil {
-			return nil, fmt.Errorf("bpf: lost %s: %w", k, err)
+	if err := c.rd.Flush(); err != nil {
+		return fmt.Errorf("bpf: flush: %w", err)
+	}
+	return nil
+}
+
+// Lost returns what the kernel could not deliver since Open.
+func (c *Capture) Lost() (Losses, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return Losses{}, c.errClosed()
+	}
+	l := Losses{ByKind: make(map[Kind]uint64, len(Kinds)), Procs: map[ProcID][]Kind{}}
+	sum := func(slot uint32) (uint64, error) {
+		var perCPU []uint64
+		if err := c.objs.Lost.Lookup(slot, &perCPU); err != nil {
+			return 0, err
 		}
 		var n uint64
 		for _, v := range perCPU {
 			n += v
 		}
-		out[k] = n
+		return n, nil
 	}
-	return out, nil
+	for _, k := range Kinds {
+		n, err := sum(uint32(k))
+		if err != nil {
+			return Losses{}, fmt.Errorf("bpf: lost %s: %w", k, err)
+		}
+		l.ByKind[k] = n
+	}
+	n, err := sum(lostUncharged)
+	if err != nil {
+		return Losses{}, fmt.Errorf("bpf: lost (uncharged): %w", err)
+	}
+	l.Uncharged = n
+	var key captureProcKey
+	var bits uint64
+	it := c.objs.Gaps.Iterate()
+	for it.Next(&key, &bits) {
+		var kinds []Kind
+		for _, k := range Kinds {
+			if bits&(1<<k) != 0 {
+				kinds = append(kinds, k)
+			}
+		}
+		l.Procs[ProcID{PID: key.Tgid, Start: key.Start}] = kinds
+	}
+	if err := it.Err(); err != nil {
+		return Losses{}, fmt.Errorf("bpf: processes with losses: %w", err)
+	}
+	return l, nil
+}
+
+// ForgetLosses drops processes from the kernel's table of processes with
+// losses, once they have been accounted for (continuous capture).
+func (c *Capture) ForgetLosses(ids []ProcID) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return c.errClosed()
+	}
+	for _, id := range ids {
+		key := captureProcKey{Tgid: id.PID, Start: id.Start}
+		if err := c.objs.Gaps.Delete(&key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: forget losses of %d: %w", id.PID, err)
+		}
+	}
+	return nil
 }
 
 // Close detaches the programs and frees the maps; a waiting Read returns.
@@ -224,52 +292,4 @@ func CgroupID(path string) (uint64, error) {
 		return 0, fmt.Errorf("bpf: cgroup id of %s: %w", path, &os.PathError{Op: "stat", Path: path, Err: err})
 	}
 	return st.Ino, nil
-}
-
-// Record layout (struct ev_hdr and the path buffers in capture.bpf.c).
-const (
-	hdrSize     = 56
-	pathBufSize = 256
-)
-
-func decodeEvent(b []byte) (Event, error) {
-	if len(b) < hdrSize {
-		return Event{}, fmt.Errorf("bpf: short record (%d bytes)", len(b))
-	}
-	le := binary.LittleEndian
-	ev := Event{
-		Kind:   Kind(le.Uint32(b[0:])),
-		PID:    le.Uint32(b[4:]),
-		Child:  le.Uint32(b[8:]),
-		FD:     int32(le.Uint32(b[12:])),
-		Dev:    userDev(le.Uint64(b[16:])),
-		Ino:    le.Uint64(b[24:]),
-		Mode:   le.Uint32(b[32:]),
-		Flags:  le.Uint32(b[36:]),
-		Dirfd:  int32(le.Uint32(b[40:])),
-		Dirfd2: int32(le.Uint32(b[44:])),
-		Time:   le.Uint64(b[48:]),
-	}
-	rest := b[hdrSize:]
-	if len(rest) >= pathBufSize {
-		ev.Path = cString(rest[:pathBufSize])
-		rest = rest[pathBufSize:]
-	}
-	if len(rest) >= pathBufSize {
-		ev.Path2 = cString(rest[:pathBufSize])
-	}
-	return ev, nil
-}
-
-func cString(b []byte) string {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
-}
-
-// userDev turns the kernel's internal dev_t (major<<20 | minor) into the
-// encoding stat(2) reports in st_dev.
-func userDev(kdev uint64) uint64 {
-	return unix.Mkdev(uint32(kdev>>20), uint32(kdev&(1<<20-1)))
 }

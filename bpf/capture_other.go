@@ -24,8 +24,14 @@ func (c *Capture) AddPID(pid uint32) error { return errPlatform() }
 // Read returns an error wrapping ErrNotSupported.
 func (c *Capture) Read() (Event, error) { return Event{}, errPlatform() }
 
+// Flush returns an error wrapping ErrNotSupported.
+func (c *Capture) Flush() error { return errPlatform() }
+
 // Lost returns an error wrapping ErrNotSupported.
-func (c *Capture) Lost() (map[Kind]uint64, error) { return nil, errPlatform() }
+func (c *Capture) Lost() (Losses, error) { return Losses{}, errPlatform() }
+
+// ForgetLosses returns an error wrapping ErrNotSupported.
+func (c *Capture) ForgetLosses([]ProcID) error { return errPlatform() }
 
 // Close does nothing.
 func (c *Capture) Close() error { return nil }

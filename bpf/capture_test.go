@@ -4,7 +4,6 @@ package bpf
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,8 +27,10 @@ func TestMain(m *testing.M) {
 	case "mmap-write":
 		// Write the file through a shared writable mapping only.
 		helperExit(mmapWrite(os.Args[len(os.Args)-1]))
-	case "truncate-path":
-		helperExit(unix.Truncate(os.Args[len(os.Args)-1], 5))
+	case "read":
+		// Read a file by a path given relative to the working directory.
+		_, err := os.ReadFile(os.Args[len(os.Args)-1])
+		helperExit(err)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
 		os.Exit(2)
@@ -60,63 +60,6 @@ func mmapWrite(path string) error {
 		return err
 	}
 	return unix.Munmap(m)
-}
-
-// The decoder's offsets must match struct ev_hdr as compiled.
-func TestRecordLayout(t *testing.T) {
-	var h captureEvHdr
-	if got := unsafe.Sizeof(h); got != hdrSize {
-		t.Fatalf("sizeof(ev_hdr) = %d, decoder assumes %d", got, hdrSize)
-	}
-	offs := []struct {
-		name      string
-		got, want uintptr
-	}{
-		{"kind", unsafe.Offsetof(h.Kind), 0},
-		{"pid", unsafe.Offsetof(h.Pid), 4},
-		{"child", unsafe.Offsetof(h.Child), 8},
-		{"fd", unsafe.Offsetof(h.Fd), 12},
-		{"dev", unsafe.Offsetof(h.Dev), 16},
-		{"ino", unsafe.Offsetof(h.Ino), 24},
-		{"mode", unsafe.Offsetof(h.Mode), 32},
-		{"flags", unsafe.Offsetof(h.Flags), 36},
-		{"dirfd", unsafe.Offsetof(h.Dirfd), 40},
-		{"dirfd2", unsafe.Offsetof(h.Dirfd2), 44},
-		{"time", unsafe.Offsetof(h.Time), 48},
-	}
-	for _, o := range offs {
-		if o.got != o.want {
-			t.Errorf("offset of %s = %d, decoder assumes %d", o.name, o.got, o.want)
-		}
-	}
-
-	b := make([]byte, hdrSize+2*pathBufSize)
-	le := binary.LittleEndian
-	le.PutUint32(b[0:], uint32(KindRename))
-	le.PutUint32(b[4:], 42)
-	le.PutUint32(b[12:], uint32(0xffffffff))
-	le.PutUint64(b[16:], 259<<20|3) // kernel MKDEV(259, 3)
-	le.PutUint64(b[24:], 7)
-	le.PutUint32(b[40:], uint32(0xffffff9c))
-	le.PutUint32(b[44:], 5)
-	copy(b[hdrSize:], "old\x00junk")
-	copy(b[hdrSize+pathBufSize:], "new")
-	ev, err := decodeEvent(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := Event{Kind: KindRename, PID: 42, FD: -1, Dev: unix.Mkdev(259, 3), Ino: 7, Dirfd: AtFDCWD, Dirfd2: 5, Path: "old", Path2: "new"}
-	if ev != want {
-		t.Errorf("decode = %+v, want %+v", ev, want)
-	}
-	if _, err := decodeEvent(b[:hdrSize-1]); err == nil {
-		t.Error("short record decoded")
-	}
-	for _, k := range Kinds {
-		if strings.HasPrefix(k.String(), "kind(") {
-			t.Errorf("kind %d has no name", k)
-		}
-	}
 }
 
 func TestCgroupIDNotCgroup2(t *testing.T) {
@@ -185,7 +128,7 @@ func newEnv(t *testing.T, all bool) *env {
 		if err != nil {
 			t.Errorf("Lost: %v", err)
 		}
-		for k, n := range lost {
+		for k, n := range lost.ByKind {
 			// With All, the rest of the machine (other packages' tests
 			// under go test ./...) could in principle fill the buffer.
 			if n != 0 && !all {
@@ -194,8 +137,11 @@ func newEnv(t *testing.T, all bool) *env {
 				t.Logf("lost %d %s events", n, k)
 			}
 		}
-		if len(lost) != len(Kinds) {
-			t.Errorf("Lost has %d kinds, want %d", len(lost), len(Kinds))
+		if len(lost.ByKind) != len(Kinds) {
+			t.Errorf("Lost has %d kinds, want %d", len(lost.ByKind), len(Kinds))
+		}
+		if !all && (len(lost.Procs) != 0 || lost.Uncharged != 0) {
+			t.Errorf("losses charged: %+v", lost)
 		}
 		if err := c.Close(); err != nil {
 			t.Errorf("Close: %v", err)
@@ -283,8 +229,8 @@ func (e *env) tree(root uint32) map[uint32]bool {
 	for grew := true; grew; {
 		grew = false
 		for _, ev := range e.log {
-			if ev.Kind == KindFork && pids[ev.PID] && !pids[ev.Child] {
-				pids[ev.Child] = true
+			if ev.Kind == KindFork && pids[ev.Proc.PID] && !pids[ev.Child.PID] {
+				pids[ev.Child.PID] = true
 				grew = true
 			}
 		}
@@ -302,7 +248,7 @@ func (e *env) waitTree(root uint32) map[uint32]bool {
 		exited := map[uint32]bool{}
 		for _, ev := range e.log {
 			if ev.Kind == KindExit {
-				exited[ev.PID] = true
+				exited[ev.Proc.PID] = true
 			}
 		}
 		for p := range pids {
@@ -319,7 +265,7 @@ func (e *env) waitTree(root uint32) map[uint32]bool {
 func (e *env) of(pids map[uint32]bool, k Kind, match func(Event) bool) []Event {
 	var out []Event
 	for _, ev := range e.log {
-		if ev.Kind == k && pids[ev.PID] && (match == nil || match(ev)) {
+		if ev.Kind == k && pids[ev.Proc.PID] && (match == nil || match(ev)) {
 			out = append(out, ev)
 		}
 	}
@@ -338,7 +284,37 @@ func statFile(t *testing.T, path string) fileID {
 }
 
 func onFile(id fileID) func(Event) bool {
-	return func(ev Event) bool { return ev.Dev == id.dev && ev.Ino == id.ino }
+	return func(ev Event) bool { return ev.File.Dev == id.dev && ev.File.Ino == id.ino }
+}
+
+// fsIocGetversion is FS_IOC_GETVERSION, _IOR('v', 1, long).
+const fsIocGetversion = 0x80087601
+
+// generation is the inode's i_generation (FS_IOC_GETVERSION), or false
+// where the file system does not say.
+func generation(t *testing.T, path string) (uint32, bool) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	v, err := unix.IoctlGetInt(int(f.Fd()), fsIocGetversion)
+	if err != nil {
+		return 0, false
+	}
+	return uint32(v), true
+}
+
+// tempDir is t.TempDir with symbolic links resolved: the kernel reports
+// real paths.
+func tempDir(t *testing.T) string {
+	t.Helper()
+	d, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func (e *env) expectN(pids map[uint32]bool, k Kind, n int, what string, match func(Event) bool) []Event {
@@ -370,51 +346,71 @@ func TestCapture(t *testing.T) {
 
 	t.Run("cat", func(t *testing.T) {
 		e.t = t
-		dir := t.TempDir()
+		dir := tempDir(t)
 		writeFile(t, filepath.Join(dir, "in"), 4096)
 		// "; true" makes sh fork for cat rather than exec it.
 		root := e.run(dir, true, sh, "-c", "cat in > out; true")
 		pids := e.waitTree(root)
 		in, out := statFile(t, filepath.Join(dir, "in")), statFile(t, filepath.Join(dir, "out"))
-		shID := statFile(t, sh)
+		shPath, err := filepath.EvalSymlinks(sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shID := statFile(t, shPath)
 
-		execs := e.expectN(pids, KindExec, 1, "exec of sh", func(ev Event) bool { return ev.PID == root })
-		if len(execs) == 1 && (execs[0].Path != sh || execs[0].Dev != shID.dev || execs[0].Ino != shID.ino) {
-			t.Errorf("exec of sh: %+v, want path %s and file %+v", execs[0], sh, shID)
+		execs := e.expectN(pids, KindExec, 1, "exec of sh", func(ev Event) bool { return ev.Proc.PID == root })
+		if len(execs) == 1 && (execs[0].Path != shPath || !onFile(shID)(execs[0]) || execs[0].UID != 0) {
+			t.Errorf("exec of sh: %+v, want path %s (the kernel's), file %+v, uid 0", execs[0], shPath, shID)
 		}
 		e.expectN(pids, KindExec, 1, "exec of cat", func(ev Event) bool { return filepath.Base(ev.Path) == "cat" })
-		forks := e.expectN(pids, KindFork, 1, "fork of cat", func(ev Event) bool { return ev.PID == root })
+		forks := e.expectN(pids, KindFork, 1, "fork of cat", func(ev Event) bool { return ev.Proc.PID == root })
 		if len(forks) != 1 || len(pids) != 2 {
 			t.Fatalf("process tree %v", pids)
 		}
 		cat := forks[0].Child
-
-		opens := e.expectN(pids, KindOpen, 1, "open of in", func(ev Event) bool { return ev.Path == "in" })
-		if len(opens) == 1 && (opens[0].PID != cat || !onFile(in)(opens[0]) || opens[0].Mode&unix.S_IFMT != unix.S_IFREG ||
-			opens[0].Dirfd != AtFDCWD || opens[0].FD < 0) {
-			t.Errorf("open of in: %+v", opens[0])
+		if cat.Start == 0 || cat.Start == forks[0].Proc.Start {
+			t.Errorf("fork: child start %d, parent start %d: want a start of its own", cat.Start, forks[0].Proc.Start)
 		}
-		opens = e.expectN(pids, KindOpen, 1, "open of out", func(ev Event) bool { return ev.Path == "out" })
-		if len(opens) == 1 {
-			o := opens[0]
-			if !onFile(out)(o) || o.Flags&(unix.O_CREAT|unix.O_TRUNC) != unix.O_CREAT|unix.O_TRUNC || o.Flags&unix.O_ACCMODE != unix.O_WRONLY {
-				t.Errorf("open of out: %+v", o)
+		for _, ev := range e.of(pids, KindExec, nil) {
+			if ev.Proc.PID == cat.PID && ev.Proc != cat {
+				t.Errorf("exec of cat as %+v, forked as %+v: identities differ", ev.Proc, cat)
 			}
 		}
-		e.expectN(pids, KindRead, 1, "read of in", onFile(in))
-		e.expectN(pids, KindWrite, 1, "write of out", onFile(out))
+
+		// The shell opens out (creating it), in itself or in the child
+		// that execs cat.
+		creates := e.expectN(pids, KindCreate, 1, "creation of out", onFile(out))
+		if len(creates) == 1 {
+			c := creates[0]
+			if (c.Proc != cat && c.Proc.PID != root) || c.Path != filepath.Join(dir, "out") || c.Flags&FlagCreated == 0 ||
+				c.Arg&(unix.O_CREAT|unix.O_TRUNC) != unix.O_CREAT|unix.O_TRUNC || c.Arg&unix.O_ACCMODE != unix.O_WRONLY {
+				t.Errorf("creation of out: %+v; cat is %+v", c, cat)
+			}
+		}
+		e.expectN(pids, KindCreate, 0, "creation of in (it existed)", onFile(in))
+		reads := e.expectN(pids, KindRead, 1, "read of in", onFile(in))
+		if len(reads) == 1 && (reads[0].Path != filepath.Join(dir, "in") || reads[0].Proc != cat || reads[0].Nlink != 1) {
+			t.Errorf("read of in: %+v, want path %s by cat", reads[0], filepath.Join(dir, "in"))
+		}
+		if g, ok := generation(t, filepath.Join(dir, "in")); ok && len(reads) == 1 && reads[0].File.Gen != g {
+			t.Errorf("read of in: generation %d, the inode's is %d", reads[0].File.Gen, g)
+		}
+		writes := e.expectN(pids, KindWrite, 1, "write of out", onFile(out))
+		if len(writes) == 1 && writes[0].Path != filepath.Join(dir, "out") {
+			t.Errorf("write of out: path %q", writes[0].Path)
+		}
 		e.expectN(pids, KindRead, 0, "read of out", onFile(out))
 		e.expectN(pids, KindWrite, 0, "write of in", onFile(in))
 		closes := e.expectN(pids, KindClose, 1, "close of out", onFile(out))
-		if len(closes) == 1 && closes[0].PID != cat {
-			t.Errorf("close of out by %d, want cat %d", closes[0].PID, cat)
+		if len(closes) == 1 && closes[0].Proc != cat {
+			t.Errorf("close of out by %+v, want cat %+v", closes[0].Proc, cat)
 		}
 		e.expectN(pids, KindClose, 0, "close of in (never written)", onFile(in))
 	})
 
 	t.Run("dd", func(t *testing.T) {
 		e.t = t
-		dir := t.TempDir()
+		dir := tempDir(t)
 		writeFile(t, filepath.Join(dir, "in"), 4096)
 		root := e.run(dir, true, "dd", "if=in", "of=out", "bs=1")
 		pids := e.waitTree(root)
@@ -427,7 +423,7 @@ func TestCapture(t *testing.T) {
 
 	t.Run("pipe", func(t *testing.T) {
 		e.t = t
-		dir := t.TempDir()
+		dir := tempDir(t)
 		writeFile(t, filepath.Join(dir, "in"), 4096)
 		root := e.run(dir, true, sh, "-c", "cat in | cat > out")
 		pids := e.waitTree(root)
@@ -438,18 +434,18 @@ func TestCapture(t *testing.T) {
 		pr := e.expectN(pids, KindRead, 1, "read from the pipe", fifo)
 		e.expectN(pids, KindWrite, 1, "write of out", onFile(out))
 		if len(pw) == 1 && len(pr) == 1 && len(reads) == 1 {
-			if pw[0].Dev != pr[0].Dev || pw[0].Ino != pr[0].Ino {
-				t.Errorf("pipe ends differ: write %+v, read %+v", pw[0], pr[0])
+			if pw[0].File != pr[0].File || pw[0].Path != "" {
+				t.Errorf("pipe ends: write %+v, read %+v; want one file, no path", pw[0], pr[0])
 			}
-			if pw[0].PID == pr[0].PID || pw[0].PID != reads[0].PID {
-				t.Errorf("pipe: writer %d (reader of in %d), reader %d", pw[0].PID, reads[0].PID, pr[0].PID)
+			if pw[0].Proc == pr[0].Proc || pw[0].Proc != reads[0].Proc {
+				t.Errorf("pipe: writer %+v (reader of in %+v), reader %+v", pw[0].Proc, reads[0].Proc, pr[0].Proc)
 			}
 		}
 	})
 
 	t.Run("cp", func(t *testing.T) {
 		e.t = t
-		dir := t.TempDir()
+		dir := tempDir(t)
 		writeFile(t, filepath.Join(dir, "in"), 4096)
 		// GNU cp copies with copy_file_range(2).
 		root := e.run(dir, true, "cp", "in", "out")
@@ -462,37 +458,34 @@ func TestCapture(t *testing.T) {
 
 	t.Run("truncate-rename-unlink", func(t *testing.T) {
 		e.t = t
-		dir := t.TempDir()
+		dir := tempDir(t)
+		if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		writeFile(t, filepath.Join(dir, "t"), 100)
 		tID := statFile(t, filepath.Join(dir, "t"))
-		root := e.run(dir, true, sh, "-c", "truncate -s 10 t && mv t g && rm g")
+		// Names relative to the working directory, to another, and absolute.
+		root := e.run(dir, true, sh, "-c", "truncate -s 10 t && mv t sub/g && cd sub && mv g ../h && rm "+filepath.Join(dir, "h"))
 		pids := e.waitTree(root)
 		e.expectN(pids, KindTruncate, 1, "ftruncate of t", onFile(tID))
-		ren := e.expectN(pids, KindRename, 1, "mv t g", nil)
-		if len(ren) == 1 && (ren[0].Path != "t" || ren[0].Path2 != "g" || ren[0].Dirfd != AtFDCWD || ren[0].Dirfd2 != AtFDCWD) {
-			t.Errorf("rename: %+v", ren[0])
+		ren := e.expectN(pids, KindRename, 2, "mv t sub/g, mv g ../h", nil)
+		if len(ren) == 2 {
+			want := [][2]string{{dir + "/t", dir + "/sub/g"}, {dir + "/sub/g", dir + "/h"}}
+			for i, r := range ren {
+				if r.Path != want[i][0] || r.Path2 != want[i][1] || r.Flags != 0 {
+					t.Errorf("rename %d: %+v, want %s -> %s", i, r, want[i][0], want[i][1])
+				}
+			}
 		}
-		un := e.expectN(pids, KindUnlink, 1, "rm g", nil)
-		if len(un) == 1 && (un[0].Path != "g" || un[0].Dirfd != AtFDCWD) {
-			t.Errorf("unlink: %+v", un[0])
-		}
-	})
-
-	t.Run("truncate-path", func(t *testing.T) {
-		e.t = t
-		dir := t.TempDir()
-		path := filepath.Join(dir, "f")
-		writeFile(t, path, 100)
-		pids := e.waitTree(e.helper(dir, "truncate-path", path))
-		tr := e.expectN(pids, KindTruncate, 1, "truncate(2) of f", nil)
-		if len(tr) == 1 && (tr[0].Path != path || tr[0].Ino != 0) {
-			t.Errorf("truncate by path: %+v", tr[0])
+		un := e.expectN(pids, KindUnlink, 1, "rm h", nil)
+		if len(un) == 1 && un[0].Path != dir+"/h" {
+			t.Errorf("unlink: %+v, want %s", un[0], dir+"/h")
 		}
 	})
 
 	t.Run("mmap", func(t *testing.T) {
 		e.t = t
-		dir := t.TempDir()
+		dir := tempDir(t)
 		path := filepath.Join(dir, "m")
 		writeFile(t, path, 4096)
 		pids := e.waitTree(e.helper(dir, "mmap-write", path))
@@ -502,9 +495,69 @@ func TestCapture(t *testing.T) {
 		e.expectN(pids, KindClose, 1, "close of the mapped file", onFile(id))
 	})
 
+	// A path crossing a mount point (a tmpfs mounted under the test
+	// directory) is resolved through it.
+	t.Run("mount", func(t *testing.T) {
+		e.t = t
+		dir := tempDir(t)
+		mnt := filepath.Join(dir, "mnt")
+		if err := os.Mkdir(mnt, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+			t.Fatalf("mount tmpfs: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := unix.Unmount(mnt, 0); err != nil {
+				t.Errorf("unmount: %v", err)
+			}
+		})
+		writeFile(t, filepath.Join(mnt, "f"), 10)
+		pids := e.waitTree(e.helper(mnt, "read", "f"))
+		reads := e.expectN(pids, KindRead, 1, "read under the mount", onFile(statFile(t, filepath.Join(mnt, "f"))))
+		if len(reads) == 1 && (reads[0].Path != filepath.Join(mnt, "f") || reads[0].Flags&FlagCut != 0) {
+			t.Errorf("read under a mount: %+v, want path %s", reads[0], filepath.Join(mnt, "f"))
+		}
+	})
+
+	// A path deeper than the kernel walks is said to be cut, not guessed.
+	t.Run("deep", func(t *testing.T) {
+		e.t = t
+		dir := tempDir(t)
+		deep := dir
+		for range 70 {
+			deep = filepath.Join(deep, "d")
+		}
+		if err := os.MkdirAll(deep, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(deep, "f"), 10)
+		pids := e.waitTree(e.helper(deep, "read", "f"))
+		reads := e.expectN(pids, KindRead, 1, "read of a deep file", onFile(statFile(t, filepath.Join(deep, "f"))))
+		if len(reads) == 1 && (reads[0].Flags&FlagCut == 0 || reads[0].Path != "") {
+			t.Errorf("read of a file 70 levels down: %+v, want FlagCut and no path", reads[0])
+		}
+	})
+
+	// Effective uid at exec.
+	t.Run("uid", func(t *testing.T) {
+		e.t = t
+		cmd := exec.Command("true")
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: e.cgFD,
+			Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("true as nobody: %v: %s", err, out)
+		}
+		pids := e.waitTree(uint32(cmd.Process.Pid))
+		execs := e.expectN(pids, KindExec, 1, "exec as nobody", nil)
+		if len(execs) == 1 && execs[0].UID != 65534 {
+			t.Errorf("exec as nobody: uid %d, want 65534", execs[0].UID)
+		}
+	})
+
 	t.Run("pid", func(t *testing.T) {
 		e.t = t
-		dir := t.TempDir()
+		dir := tempDir(t)
 		writeFile(t, filepath.Join(dir, "in"), 100)
 		// Started outside the cgroup, waiting on its stdin until AddPID.
 		cmd := exec.Command(sh, "-c", "read x; cat in > out")
@@ -535,9 +588,8 @@ func TestCapture(t *testing.T) {
 
 	t.Run("outside", func(t *testing.T) {
 		e.t = t
-		dir := t.TempDir()
+		dir := tempDir(t)
 		writeFile(t, filepath.Join(dir, "outside-in"), 100)
-		// Inode numbers of earlier subtests' deleted files get reused.
 		e.until("the earlier events", func() bool { return len(e.events) == 0 })
 		start := len(e.log)
 		outside := e.run(dir, false, sh, "-c", "cat outside-in > outside-out; true")
@@ -547,11 +599,41 @@ func TestCapture(t *testing.T) {
 		e.waitTree(marker)
 		in := statFile(t, filepath.Join(dir, "outside-in"))
 		for _, ev := range e.log[start:] {
-			if ev.PID == outside || ev.Child == outside || strings.HasPrefix(ev.Path, "outside-") || onFile(in)(ev) {
+			if ev.Proc.PID == outside || ev.Child.PID == outside || strings.Contains(ev.Path, "outside-") || onFile(in)(ev) {
 				t.Errorf("event from outside the scope: %+v", ev)
 			}
 		}
 	})
+}
+
+// TestCaptureInodeReuse: a file deleted and the next file given its inode
+// (ext4 reuses inode numbers at once) are told apart by their generation.
+func TestCaptureInodeReuse(t *testing.T) {
+	e := newEnv(t, false)
+	dir := tempDir(t)
+	seen := map[FileID]bool{}
+	reused := 0
+	for i := range 20 {
+		p := filepath.Join(dir, "f")
+		pids := e.waitTree(e.run(dir, true, "sh", "-c", fmt.Sprintf("echo %d > f", i)))
+		id := statFile(t, p)
+		w := e.expectN(pids, KindWrite, 1, "write of f", onFile(id))
+		if len(w) == 1 {
+			if seen[w[0].File] {
+				t.Errorf("run %d: file identity %+v seen for an earlier life of the inode", i, w[0].File)
+			}
+			for f := range seen {
+				if f.Ino == w[0].File.Ino {
+					reused++
+				}
+			}
+			seen[w[0].File] = true
+		}
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("inode numbers reused %d times in 20 lives", reused)
 }
 
 // With Options.All, processes outside any scoped cgroup are seen too.

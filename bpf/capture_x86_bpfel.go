@@ -17,23 +17,43 @@ type captureClosing struct {
 	_    structs.HostLayout
 	Dev  uint64
 	Ino  uint64
+	Gen  uint32
 	Mode uint32
 	Fd   int32
+	Pad  uint32
 }
 
 type captureEvHdr struct {
-	_      structs.HostLayout
-	Kind   uint32
-	Pid    uint32
-	Child  uint32
-	Fd     int32
-	Dev    uint64
-	Ino    uint64
-	Mode   uint32
-	Flags  uint32
-	Dirfd  int32
-	Dirfd2 int32
-	Time   uint64
+	_          structs.HostLayout
+	Kind       uint32
+	Pid        uint32
+	Start      uint64
+	Child      uint32
+	Flags      uint32
+	ChildStart uint64
+	Dev        uint64
+	Ino        uint64
+	Gen        uint32
+	Mode       uint32
+	Nlink      uint32
+	Uid        uint32
+	Arg        uint32
+	Len        [4]uint16
+	Pad        uint32
+	Time       uint64
+}
+
+type captureProcKey struct {
+	_     structs.HostLayout
+	Tgid  uint32
+	Pad   uint32
+	Start uint64
+}
+
+type captureScratch struct {
+	_   structs.HostLayout
+	H   captureEvHdr
+	Buf [20480]int8
 }
 
 type captureSeenKey struct {
@@ -43,6 +63,14 @@ type captureSeenKey struct {
 	Start uint64
 	Dev   uint64
 	Ino   uint64
+	Gen   uint32
+	Pad   uint32
+}
+
+type captureWalk struct {
+	_    structs.HostLayout
+	Name [64]uint64
+	Len  [64]uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -51,10 +79,13 @@ type captureSeenKey struct {
 const (
 	captureMapClosings     = "closings"
 	captureMapEvents       = "events"
+	captureMapGaps         = "gaps"
 	captureMapLost         = "lost"
 	captureMapScopeCgroups = "scope_cgroups"
+	captureMapScratches    = "scratches"
 	captureMapSeen         = "seen"
 	captureMapTracked      = "tracked"
+	captureMapWalks        = "walks"
 	captureProgOnExec      = "on_exec"
 	captureProgOnExit      = "on_exit"
 	captureProgOnFork      = "on_fork"
@@ -119,10 +150,13 @@ type captureProgramSpecs struct {
 type captureMapSpecs struct {
 	Closings     *ebpf.MapSpec `ebpf:"closings"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	Gaps         *ebpf.MapSpec `ebpf:"gaps"`
 	Lost         *ebpf.MapSpec `ebpf:"lost"`
 	ScopeCgroups *ebpf.MapSpec `ebpf:"scope_cgroups"`
+	Scratches    *ebpf.MapSpec `ebpf:"scratches"`
 	Seen         *ebpf.MapSpec `ebpf:"seen"`
 	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
+	Walks        *ebpf.MapSpec `ebpf:"walks"`
 }
 
 // captureVariableSpecs contains global variables before they are loaded into the kernel.
@@ -155,20 +189,26 @@ func (o *captureObjects) Close() error {
 type captureMaps struct {
 	Closings     *ebpf.Map `ebpf:"closings"`
 	Events       *ebpf.Map `ebpf:"events"`
+	Gaps         *ebpf.Map `ebpf:"gaps"`
 	Lost         *ebpf.Map `ebpf:"lost"`
 	ScopeCgroups *ebpf.Map `ebpf:"scope_cgroups"`
+	Scratches    *ebpf.Map `ebpf:"scratches"`
 	Seen         *ebpf.Map `ebpf:"seen"`
 	Tracked      *ebpf.Map `ebpf:"tracked"`
+	Walks        *ebpf.Map `ebpf:"walks"`
 }
 
 func (m *captureMaps) Close() error {
 	return _CaptureClose(
 		m.Closings,
 		m.Events,
+		m.Gaps,
 		m.Lost,
 		m.ScopeCgroups,
+		m.Scratches,
 		m.Seen,
 		m.Tracked,
+		m.Walks,
 	)
 }
 

@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"strconv"
+	"time"
 )
 
 // Kind tells what an Event reports.
@@ -13,7 +14,7 @@ const (
 	KindExec Kind = iota + 1
 	KindFork
 	KindExit
-	KindOpen
+	KindCreate
 	KindRead
 	KindWrite
 	KindClose
@@ -23,13 +24,13 @@ const (
 )
 
 // Kinds lists every Kind, in order.
-var Kinds = []Kind{KindExec, KindFork, KindExit, KindOpen, KindRead, KindWrite, KindClose, KindRename, KindUnlink, KindTruncate}
+var Kinds = []Kind{KindExec, KindFork, KindExit, KindCreate, KindRead, KindWrite, KindClose, KindRename, KindUnlink, KindTruncate}
 
 var kindNames = [...]string{
 	KindExec:     "exec",
 	KindFork:     "fork",
 	KindExit:     "exit",
-	KindOpen:     "open",
+	KindCreate:   "create",
 	KindRead:     "read",
 	KindWrite:    "write",
 	KindClose:    "close",
@@ -45,52 +46,93 @@ func (k Kind) String() string {
 	return "kind(" + strconv.FormatUint(uint64(k), 10) + ")"
 }
 
-// AtFDCWD is the Dirfd of a path that is relative to the process's working
-// directory (AT_FDCWD).
-const AtFDCWD = -100
+// Flags of an Event (shared with capture.bpf.c).
+const (
+	// FlagCut: a path resolved in the kernel was cut short (deeper than
+	// 64 components or longer than 4095 bytes), or a directory descriptor
+	// could not be followed. The event's path is not to be trusted.
+	FlagCut uint32 = 0x1
+	// FlagUnread: a name given to the syscall could not be read from the
+	// process's memory.
+	FlagUnread uint32 = 0x2
+	// FlagCreated: the open created the file (Create).
+	FlagCreated uint32 = 0x4
+)
+
+// ProcID names a process for as long as the machine runs: its tgid and
+// the start time of its thread group leader (ns since boot). A tgid is
+// reused; the pair is not.
+type ProcID struct {
+	PID   uint32
+	Start uint64
+}
+
+// FileID names one life of a file: device, inode and the inode's
+// generation. An inode number freed by a deletion is soon given to a new
+// file; the generation (random on ext4, xfs, tmpfs) tells them apart, and
+// where a file system keeps it at zero the tracker ends a life at the
+// creation of the next (see Tracker).
+type FileID struct {
+	Dev, Ino uint64
+	Gen      uint32
+}
 
 // Event is one observation of a process in scope.
 //
 // Read, Write and Truncate (with a file) are aggregated in the kernel: at most
 // one per process, file and kind, however many syscalls did it (a process
 // that closes a file and writes it again yields no second Write; its Closes
-// are all reported). A process here is a thread group during its lifetime
-// (exec keeps it).
+// of written files are all reported). A process here is a thread group
+// during its lifetime (exec keeps it).
 type Event struct {
 	Kind Kind
-	// PID is the tgid of the process the event is about (Fork: the parent).
-	PID uint32
-	// Child is, for Fork, the child's tgid.
-	Child uint32
-	// FD is the file descriptor: Open (the new fd), Close, Read, Write and
-	// Truncate (the descriptor first used); -1 when there is none.
-	FD int32
-	// Dev and Ino identify the file: Dev in the encoding of stat(2)'s
-	// st_dev (so it compares with syscall.Stat_t.Dev), Ino the inode number.
-	// Open, Read, Write, Close, Truncate by descriptor; Exec: the executable.
-	// Zero when unknown (Rename, Unlink, Truncate by path).
-	Dev uint64
-	Ino uint64
-	// Mode is the inode's i_mode (S_IFREG, S_IFIFO, S_IFSOCK, ...), with Dev.
-	Mode uint32
-	// Flags: Open: the open flags (creat(2) reports O_CREAT|O_WRONLY|O_TRUNC);
-	// Rename: renameat2's flags (RENAME_NOREPLACE, RENAME_EXCHANGE, ...);
-	// Unlink: unlinkat's flags (AT_REMOVEDIR).
+	// Proc is the process the event is about (Fork: the parent).
+	Proc ProcID
+	// Child is, for Fork, the new process.
+	Child ProcID
+	// File identifies the file: Create, Read, Write, Close, Truncate;
+	// Exec: the executable. Dev is in the encoding of stat(2)'s st_dev.
+	// Zero for Rename and Unlink (they name paths).
+	File FileID
+	// Mode is the inode's i_mode (S_IFREG, S_IFIFO, S_IFSOCK, ...) and
+	// Nlink its link count (0: deleted), with File.
+	Mode  uint32
+	Nlink uint32
+	// UID is, for Exec, the effective uid the program runs as.
+	UID uint32
+	// Flags are Flag* bits.
 	Flags uint32
-	// Path: Open: the path as passed (relative to Dirfd when not absolute);
-	// Exec: the filename as passed to execve; Rename: the old path; Unlink,
-	// Truncate by path: the path. At most 255 bytes (longer ones are cut).
+	// Arg: Create: the open flags (0 for creat(2)); Rename: renameat2's
+	// flags (RENAME_NOREPLACE, RENAME_EXCHANGE, ...); Unlink: unlinkat's
+	// flags (AT_REMOVEDIR).
+	Arg uint32
+	// Path is, for Create, Read, Write and Truncate of a regular file, and
+	// for Exec, the file's absolute path as the kernel resolved it at the
+	// event; for Rename (the old name) and Unlink, the absolute path the
+	// name given to the syscall denotes (the directory resolved in the
+	// kernel, joined with the name and cleaned).
 	Path string
-	// Path2 is, for Rename, the new path (relative to Dirfd2).
+	// Path2 is, for Rename, the new name's absolute path.
 	Path2 string
-	// Dirfd is the directory descriptor Path is relative to (AtFDCWD when
-	// the syscall took none): Open, Rename (old path), Unlink, Truncate.
-	Dirfd int32
-	// Dirfd2 is, for Rename, the directory descriptor of Path2.
-	Dirfd2 int32
 	// Time is bpf_ktime_get_ns (CLOCK_MONOTONIC) at the event.
 	Time uint64
 }
+
+// PollInterval bounds how long an event waits in the ring buffer before
+// Read returns it. The kernel wakes the reader only once a batch has
+// accumulated (1 MiB), so that a busy workload costs a wake-up per batch
+// rather than per event; Read picks up a smaller remainder at least this
+// often.
+const PollInterval = 50 * time.Millisecond
+
+// ErrFlushed is returned by Read once every event that was in the ring
+// buffer when Flush was called has been returned.
+var ErrFlushed = errors.New("bpf: capture flushed")
+
+// ErrMalformed: a ring buffer record does not decode (a capture program
+// out of step with this binary). Read returns it for that record only;
+// the next one may be fine.
+var ErrMalformed = errors.New("bpf: malformed capture record")
 
 // ErrNotSupported: this kernel, platform or build cannot run the capture
 // (no BTF, a missing program or map type, not linux/amd64).

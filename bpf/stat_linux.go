@@ -14,11 +14,3 @@ func statID(st fs.FileInfo) (FileID, bool) {
 	}
 	return FileID{Dev: uint64(s.Dev), Ino: s.Ino}, true
 }
-
-func statUID(st fs.FileInfo) (uint32, bool) {
-	s, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return s.Uid, true
-}

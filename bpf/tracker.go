@@ -2,21 +2,17 @@ package bpf
 
 import (
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
 
-// FileID names a file the way the kernel does: device and inode. Paths
-// come and go (rename, unlink); the identity stays.
-type FileID struct{ Dev, Ino uint64 }
-
 const (
-	modeType = 0o170000
-	modeReg  = 0o100000
-	atFDCWD  = -100
+	modeType    = 0o170000
+	modeReg     = 0o100000
+	atRemoveDir = 0x200
+	// renameExchange is renameat2's RENAME_EXCHANGE.
+	renameExchange = 0x2
 )
 
 // Observed is one output the tracker concluded: a regular file written in
@@ -26,7 +22,28 @@ type Observed struct {
 	Inputs     []string // regular files it was made from (outputs of the same run included)
 	Program    string   // the executable of its (last) writer, when known
 	UID        uint32
-	Incomplete bool // the capture missed something that may concern it
+	Incomplete bool // a gap (see Gap) may concern it
+}
+
+// Gap is something the capture missed, with the outputs it may concern.
+type Gap struct {
+	// What went missing, in a phrase ("lost read events", ...).
+	What string
+	// Proc is the process it concerns (zero when it concerns a file),
+	// and Program that process's executable when known.
+	Proc    ProcID
+	Program string
+	// Path is the file it concerns, when known.
+	Path string
+	// Outputs are the outputs it made incomplete (possibly none).
+	Outputs []string
+}
+
+// Result is what a conclusion found: the outputs, and every gap not
+// reported before.
+type Result struct {
+	Outputs []Observed
+	Gaps    []Gap
 }
 
 // Tracker keeps the process table and file table that capture events
@@ -34,28 +51,43 @@ type Observed struct {
 // (itself, or its ancestors before forking it) when it wrote a file.
 // Temporary files and pipes are not outputs: what was written into them
 // carries through to whoever reads them.
+//
+// Identities are the kernel's: a process is a ProcID, a file one life of
+// an inode (FileID). A Create of an identity the tracker already holds
+// starts a new life; the old one keeps its readers and writers, so a
+// deleted temporary file and the next file given its inode never mix.
 type Tracker struct {
-	procs map[uint32]*proc
-	files map[FileID]*file
+	procs map[ProcID]*proc
+	files map[FileID]*file // the current life of each identity
 	// byPath finds the file a path names now (renames and unlinks name
-	// paths); written holds the files with writers, what Finish scans.
-	byPath  map[string]FileID
-	written map[FileID]bool
+	// paths); written holds the files with writers, what conclusions scan.
+	byPath  map[string]*file
+	written map[*file]struct{}
 	pruned  time.Time
-	// Resolve makes an event's path absolute for process pid; the default
-	// reads /proc/PID/cwd and /proc/PID/fd/DIRFD.
-	Resolve func(pid uint32, dirfd int32, path string) string
 	// Ignore reports inputs that are not worth a lineage edge: the
 	// system's own files (libraries, locale data, /proc …).
 	Ignore func(path string) bool
-	lost   bool
+	// Exists reports the inode number of the regular file at path, if
+	// there is one: an output must still be where the tracker saw it
+	// (the default asks the file system).
+	Exists func(path string) (ino uint64, ok bool)
+	// gaps are what the capture missed, in the order found; those in
+	// global concern every output.
+	gaps   []*gapSource
+	global []*gapSource
+	// Counts for the run's summary.
+	events    [len(kindNames)]uint64
+	processes int
 }
 
 type proc struct {
-	pid     uint32
-	parent  uint32
-	inputs  map[FileID]bool // files (and pipes) read by it or inherited
-	order   []FileID        // the same, in the order first read
+	id     ProcID
+	parent *proc
+	// inh is how many reads the process inherited: the first inh entries
+	// of its history are its parent's history at the fork. Its own reads
+	// follow, in order.
+	inh     int
+	order   []*file
 	program string
 	uid     uint32
 	exited  bool
@@ -63,31 +95,56 @@ type proc struct {
 	// scoped child may be outside (bonsai run starts the command into its
 	// cgroup), and its exit will never be seen.
 	inScope bool
-	cwd     string
-	// snap holds, per written file, the window of order read between the
-	// previous close and this one: two numbers, so a close costs nothing
-	// however much was read (cp of thousands of files closes thousands).
-	snap map[FileID][2]int
-	// lastClose is len(order) at the process's last close of a file it
-	// wrote: what it read since is what its next output is made from.
+	// snap holds, per written file, the windows of its history read
+	// before each close of it (each since the previous close of any file
+	// it wrote): two numbers a close, so a close costs nothing however
+	// much was read.
+	snap map[*file][][2]int
+	// lastClose is the length of its history at its last close of a file
+	// it wrote: what it read since is what its next output is made from.
 	lastClose int
+	// gap: what the capture missed about this process (nil: nothing).
+	gap *gapSource
 }
 
 type file struct {
 	id      FileID
 	path    string
 	mode    uint32
-	writers []uint32
+	writers []*proc
+	// removed: no path names this life of the file any more (unlinked,
+	// replaced by a rename, or superseded by a new life of its inode).
 	removed bool
+	// gap: its path is unknown, or it was gone before it could be hashed.
+	gap *gapSource
 }
 
-// NewTracker returns an empty tracker with the default path resolution and
-// system-file filter.
+// gapSource is one thing the capture missed. inherit: it also concerns
+// what the process's descendants inherited from it.
+type gapSource struct {
+	what     string
+	proc     *proc
+	file     *file
+	inherit  bool
+	outputs  []string
+	reported bool
+	resolved bool // what was missing was learned after all
+}
+
+// NewTracker returns an empty tracker with the default system-file filter.
 func NewTracker() *Tracker {
-	t := &Tracker{procs: map[uint32]*proc{}, files: map[FileID]*file{}, Ignore: SystemPath,
-		byPath: map[string]FileID{}, written: map[FileID]bool{}}
-	t.Resolve = t.procResolve
-	return t
+	return &Tracker{procs: map[ProcID]*proc{}, files: map[FileID]*file{}, Ignore: SystemPath,
+		Exists: regularIno, byPath: map[string]*file{}, written: map[*file]struct{}{}}
+}
+
+// regularIno stats path: the inode number of a regular file.
+func regularIno(path string) (uint64, bool) {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return 0, false
+	}
+	id, ok := statID(st)
+	return id.Ino, ok
 }
 
 // SystemPath reports paths that belong to the system rather than to the
@@ -101,170 +158,301 @@ func SystemPath(p string) bool {
 	return false
 }
 
-func (t *Tracker) procResolve(pid uint32, dirfd int32, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return filepath.Clean(p)
-	}
-	base := ""
-	if dirfd == atFDCWD {
-		base, _ = os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/cwd")
-		if pr := t.procs[pid]; pr != nil {
-			if base != "" {
-				pr.cwd = base // remembered for after the process is gone
-			} else {
-				base = pr.cwd
-			}
-		}
-	} else {
-		base, _ = os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/fd/" + strconv.Itoa(int(dirfd)))
-	}
-	if base == "" {
-		return ""
-	}
-	return filepath.Join(base, p)
-}
-
-func (t *Tracker) proc(pid uint32) *proc {
-	p := t.procs[pid]
+func (t *Tracker) proc(id ProcID) *proc {
+	p := t.procs[id]
 	if p == nil {
-		p = &proc{pid: pid, inputs: map[FileID]bool{}, snap: map[FileID][2]int{}, inScope: true}
-		t.procs[pid] = p
+		p = &proc{id: id, inScope: true}
+		t.procs[id] = p
+		t.processes++
 	}
 	return p
 }
 
-func (t *Tracker) file(id FileID, mode uint32) *file {
-	f := t.files[id]
-	if f == nil {
-		f = &file{id: id}
-		t.files[id] = f
+func isRegular(mode uint32) bool { return mode == 0 || mode&modeType == modeReg }
+
+// file returns the current life of the identity the event names,
+// starting a new one when the event shows the inode was given anew.
+func (t *Tracker) file(ev *Event) *file {
+	f := t.files[ev.File]
+	fresh := f == nil || ev.Flags&FlagCreated != 0 ||
+		// On a file system without generations, a life the tracker saw
+		// end that shows up linked again is the inode given to a new
+		// file (created outside the scope).
+		(ev.File.Gen == 0 && f.removed && ev.Nlink > 0)
+	if fresh {
+		if f != nil {
+			t.retire(f)
+		}
+		f = &file{id: ev.File}
+		t.files[ev.File] = f
 	}
-	if mode != 0 {
-		f.mode = mode
+	if ev.Mode != 0 {
+		f.mode = ev.Mode
 	}
+	t.name(f, ev)
 	return f
 }
 
-func (t *Tracker) at(path string) *file {
-	if path == "" {
-		return nil
+// name takes the path an event gives for f.
+func (t *Tracker) name(f *file, ev *Event) {
+	switch {
+	case !isRegular(f.mode):
+		// Pipes and sockets have no path.
+	case ev.Flags&FlagCut != 0:
+		if f.path == "" && f.gap == nil {
+			f.gap = t.gap(&gapSource{what: "path not resolved (cut in the kernel)", file: f})
+		}
+		return
+	case ev.Nlink == 0:
+		// Deleted while still open: its old name names nothing now.
+		t.unlinkPath(f)
+		if f.path == "" {
+			f.path = ev.Path // for reports only
+		}
+	case ev.Path != "" && (f.path != ev.Path || t.byPath[ev.Path] != f):
+		t.setPath(f, ev.Path)
 	}
-	id, ok := t.byPath[path]
-	if !ok {
-		return nil
+	if f.gap != nil && f.path != "" && !f.removed && !f.gap.reported {
+		f.gap.resolved, f.gap = true, nil // named after all
 	}
-	return t.files[id]
+}
+
+func (t *Tracker) retire(f *file) {
+	t.unlinkPath(f)
+	delete(t.files, f.id)
 }
 
 func (t *Tracker) setPath(f *file, path string) {
-	if f.path != "" && t.byPath[f.path] == f.id {
+	if f.path != "" && t.byPath[f.path] == f {
 		delete(t.byPath, f.path)
 	}
+	if old := t.byPath[path]; old != nil && old != f {
+		old.removed = true // the path names another file now
+	}
 	f.path, f.removed = path, false
-	t.byPath[path] = f.id
+	t.byPath[path] = f
 }
 
 func (t *Tracker) unlinkPath(f *file) {
-	if t.byPath[f.path] == f.id {
+	if f.path != "" && t.byPath[f.path] == f {
 		delete(t.byPath, f.path)
 	}
 	f.removed = true
 }
 
-// MarkLost records that the capture lost events: every output is then
-// reported incomplete.
-func (t *Tracker) MarkLost() { t.lost = true }
+// gap registers a gap source.
+func (t *Tracker) gap(g *gapSource) *gapSource {
+	t.gaps = append(t.gaps, g)
+	return g
+}
+
+// MarkLost records that the capture missed something it cannot charge to
+// a process: every output is then reported incomplete.
+func (t *Tracker) MarkLost(what string) {
+	t.global = append(t.global, t.gap(&gapSource{what: what}))
+}
+
+// MarkProcLost records that the capture lost events of kinds ks of a
+// process (see Capture.Lost). Lost reads, forks and execs concern what
+// the process and its descendants made; lost closes what it made; lost
+// exits nothing made (the process is taken as exited); lost events of the
+// file table (creates, writes, renames, unlinks) could concern any file,
+// and so every output.
+func (t *Tracker) MarkProcLost(id ProcID, ks []Kind) {
+	p := t.proc(id)
+	var inherit, own, table bool
+	var names []string
+	for _, k := range ks {
+		names = append(names, k.String())
+		switch k {
+		case KindRead, KindFork, KindExec:
+			inherit = true
+		case KindClose:
+			own = true
+		case KindExit:
+			p.exited = true
+		default:
+			table = true
+		}
+	}
+	g := &gapSource{what: "lost " + strings.Join(names, ", ") + " events", proc: p, inherit: inherit}
+	switch {
+	case table:
+		t.global = append(t.global, t.gap(g))
+	case inherit || own:
+		if p.gap == nil || (inherit && !p.gap.inherit) {
+			p.gap = t.gap(g)
+		}
+	default:
+		t.gap(g) // reported, concerning nothing made
+	}
+}
+
+// MarkRunning records that processes of the run were still alive when it
+// was concluded: what they wrote may not be final.
+func (t *Tracker) MarkRunning() {
+	for _, p := range t.procs {
+		if p.inScope && !p.exited && p.gap == nil {
+			p.gap = t.gap(&gapSource{what: "still running when the run ended", proc: p})
+		}
+	}
+}
 
 // Handle applies one event.
-func (t *Tracker) Handle(ev Event) {
+func (t *Tracker) Handle(ev *Event) {
+	if int(ev.Kind) < len(t.events) {
+		t.events[ev.Kind]++
+	}
 	switch ev.Kind {
 	case KindFork:
-		_, known := t.procs[ev.PID]
-		parent := t.proc(ev.PID)
+		parent, known := t.procs[ev.Proc]
 		if !known {
 			// A parent first seen forking is outside the scope (bonsai
-			// run itself) and alive: its cwd is the child's fallback.
+			// run itself): nothing of it is known.
+			parent = t.proc(ev.Proc)
 			parent.inScope = false
-			parent.cwd, _ = os.Readlink("/proc/" + strconv.Itoa(int(ev.PID)) + "/cwd")
 		}
 		child := t.proc(ev.Child)
-		child.inScope = true
-		// Read the cwd while the process surely lives (it may be gone by
-		// the time its relative paths are resolved); the parent's is the
-		// fallback, as a child starts where its parent is.
-		if cwd, err := os.Readlink("/proc/" + strconv.Itoa(int(ev.Child)) + "/cwd"); err == nil {
-			child.cwd = cwd
-		} else if parent.cwd != "" {
-			child.cwd = parent.cwd
-		}
-		child.parent = ev.PID
+		child.parent = parent
+		child.inh = parent.inh + len(parent.order)
 		child.program = parent.program
 		child.uid = parent.uid
-		for _, in := range parent.order {
-			child.read(in)
-		}
 	case KindExec:
-		p := t.proc(ev.PID)
-		// Again at exec: a child started with a working directory of its
-		// own changes to it between fork and exec.
-		if cwd, err := os.Readlink("/proc/" + strconv.Itoa(int(ev.PID)) + "/cwd"); err == nil {
-			p.cwd = cwd
+		p := t.proc(ev.Proc)
+		p.program = ev.Path
+		if ev.Flags&FlagCut != 0 {
+			p.program = ""
 		}
-		p.program = t.Resolve(ev.PID, atFDCWD, ev.Path)
-		if st, err := os.Stat("/proc/" + strconv.Itoa(int(ev.PID))); err == nil {
-			if u, ok := statUID(st); ok {
-				p.uid = u
-			}
-		}
+		p.uid = ev.UID
 	case KindExit:
-		p := t.proc(ev.PID)
-		p.exited = true
-	case KindOpen:
-		f := t.file(FileID{ev.Dev, ev.Ino}, ev.Mode)
-		if path := t.Resolve(ev.PID, ev.Dirfd, ev.Path); path != "" {
-			t.setPath(f, path)
-		}
+		t.proc(ev.Proc).exited = true
+	case KindCreate:
+		t.file(ev)
 	case KindRead:
-		p := t.proc(ev.PID)
-		t.file(FileID{ev.Dev, ev.Ino}, ev.Mode)
-		p.read(FileID{ev.Dev, ev.Ino})
+		p := t.proc(ev.Proc)
+		p.order = append(p.order, t.file(ev))
 	case KindWrite, KindTruncate:
-		if ev.Kind == KindTruncate && ev.Ino == 0 {
-			return // truncate(path) without an inode: the open that follows tells
+		f := t.file(ev)
+		p := t.proc(ev.Proc)
+		if !slices.Contains(f.writers, p) {
+			f.writers = append(f.writers, p)
 		}
-		f := t.file(FileID{ev.Dev, ev.Ino}, ev.Mode)
-		if !slices.Contains(f.writers, ev.PID) {
-			f.writers = append(f.writers, ev.PID)
-		}
-		t.written[f.id] = true
-		t.proc(ev.PID)
+		t.written[f] = struct{}{}
 	case KindClose:
-		p := t.proc(ev.PID)
-		id := FileID{ev.Dev, ev.Ino}
-		if _, again := p.snap[id]; !again {
-			p.snap[id] = [2]int{p.lastClose, len(p.order)}
-			p.lastClose = len(p.order)
-		}
-	case KindRename:
-		from := t.Resolve(ev.PID, ev.Dirfd, ev.Path)
-		to := t.Resolve(ev.PID, ev.Dirfd2, ev.Path2)
-		if to == "" {
+		p := t.proc(ev.Proc)
+		f := t.files[ev.File]
+		if f == nil {
 			return
 		}
-		if f := t.at(to); f != nil {
-			t.unlinkPath(f) // replaced by the rename
+		if p.snap == nil {
+			p.snap = map[*file][][2]int{}
 		}
-		if f := t.at(from); f != nil && from != "" {
-			t.setPath(f, to)
-		}
+		n := p.len()
+		p.snap[f] = append(p.snap[f], [2]int{p.lastClose, n})
+		p.lastClose = n
+	case KindRename:
+		t.rename(ev)
 	case KindUnlink:
-		if f := t.at(t.Resolve(ev.PID, ev.Dirfd, ev.Path)); f != nil {
+		if ev.Arg&atRemoveDir != 0 {
+			return
+		}
+		if f := t.byPath[ev.Path]; f != nil && ev.Path != "" {
 			t.unlinkPath(f)
 		}
 	}
 }
 
-// Live reports whether any tracked process has not exited.
+func (t *Tracker) rename(ev *Event) {
+	from, to := ev.Path, ev.Path2
+	f := t.byPath[from]
+	if from == "" {
+		f = nil
+	}
+	if to == "" {
+		if f != nil {
+			// Moved where the kernel could not name: its path is lost.
+			t.unlinkPath(f)
+			f.gap = t.gap(&gapSource{what: "renamed to a path not resolved", file: f})
+		}
+		return
+	}
+	g := t.byPath[to]
+	if ev.Arg&renameExchange != 0 {
+		if g != nil {
+			t.setPath(g, from)
+		}
+		if f != nil {
+			t.setPath(f, to)
+		}
+		return
+	}
+	if g != nil && g != f {
+		t.unlinkPath(g) // replaced by the rename
+	}
+	if f != nil {
+		t.setPath(f, to)
+		return
+	}
+	// Not a file the tracker knows: a directory moves what is under it.
+	// (A scan, but only for renames of what nobody in scope wrote.)
+	pre := from + "/"
+	var moved []*file
+	for p, h := range t.byPath {
+		if strings.HasPrefix(p, pre) {
+			moved = append(moved, h)
+		}
+	}
+	for _, h := range moved {
+		t.setPath(h, to+"/"+h.path[len(pre):])
+	}
+}
+
+// len is the length of the process's history: inherited reads, then own.
+func (p *proc) len() int { return p.inh + len(p.order) }
+
+// each calls fn for the entries a..b-1 of the process's history.
+func (p *proc) each(a, b int, fn func(*file)) {
+	for p != nil && a < b {
+		if b > p.inh {
+			lo := max(a, p.inh)
+			for _, f := range p.order[lo-p.inh : b-p.inh] {
+				fn(f)
+			}
+			b = lo
+		}
+		p = p.parent // positions below inh are the parent's at the fork
+	}
+}
+
+// windows are the parts of its history p made f from: for each time it
+// closed f, what it read since its previous output (a process that writes
+// one output after another, like cp of many files, made each from what it
+// read in between), or, when it read nothing new in between (split, tee),
+// everything read so far. A file it never closed (closed at exit) was made
+// from what it read since its last output.
+func (p *proc) windows(f *file) [][2]int {
+	ws := p.snap[f]
+	if len(ws) == 0 {
+		ws = [][2]int{{p.lastClose, p.len()}}
+	}
+	out := make([][2]int, len(ws))
+	for i, w := range ws {
+		if w[1] <= w[0] {
+			w[0] = 0
+		}
+		out[i] = w
+	}
+	return out
+}
+
+// eachInput calls fn for every entry of p's history that f was made from.
+func (p *proc) eachInput(f *file, fn func(*file)) {
+	for _, w := range p.windows(f) {
+		p.each(w[0], w[1], fn)
+	}
+}
+
+// Live reports how many tracked processes have not exited.
 func (t *Tracker) Live() int {
 	n := 0
 	for _, p := range t.procs {
@@ -275,136 +463,152 @@ func (t *Tracker) Live() int {
 	return n
 }
 
-// isOutput: a regular file written in scope that still exists.
-func (t *Tracker) isOutput(f *file) bool {
-	if len(f.writers) == 0 || f.removed || f.path == "" {
-		return false
+// Conclude concludes every output of the run so far, with the gaps not
+// reported before.
+func (t *Tracker) Conclude() Result {
+	var fs []*file
+	for f := range t.written {
+		fs = append(fs, f)
 	}
-	if f.mode != 0 && f.mode&modeType != modeReg {
-		return false
-	}
-	st, err := os.Stat(f.path)
-	if err != nil || !st.Mode().IsRegular() {
-		return false
-	}
-	// The path must still name this file. Only the inode is compared:
-	// the kernel's s_dev and stat's st_dev encode devices differently.
-	if id, ok := statID(st); ok && id.Ino != f.id.Ino {
-		return false
-	}
-	return true
+	return t.conclude(fs)
 }
 
-// Unnamed counts regular files written in scope, never unlinked, that the
-// tracker cannot find by path: the process that opened them was gone (or
-// had moved) before its relative path could be resolved. Their lineage is
-// lost, and a run that has any must not pass for complete.
-func (t *Tracker) Unnamed() int {
-	n := 0
-	for id := range t.written {
-		f := t.files[id]
-		if f == nil || f.removed || len(f.writers) == 0 || (f.mode != 0 && f.mode&modeType != modeReg) {
-			continue
+// conclusion memoizes, for one conclusion, which files are outputs.
+type conclusion struct {
+	t     *Tracker
+	isOut map[*file]bool
+}
+
+// isOutput: a regular file written in scope that its path still names.
+func (c *conclusion) isOutput(f *file) bool {
+	if v, ok := c.isOut[f]; ok {
+		return v
+	}
+	v := c.check(f)
+	c.isOut[f] = v
+	return v
+}
+
+func (c *conclusion) check(f *file) bool {
+	if len(f.writers) == 0 || f.removed || f.path == "" || f.gap != nil || !isRegular(f.mode) || c.t.byPath[f.path] != f {
+		return false
+	}
+	// Only the inode is compared: the kernel's s_dev and stat's st_dev
+	// differ on some file systems (btrfs subvolumes).
+	ino, ok := c.t.Exists(f.path)
+	return ok && ino == f.id.Ino
+}
+
+func (t *Tracker) conclude(fs []*file) Result {
+	c := &conclusion{t: t, isOut: map[*file]bool{}}
+	var outs []*file
+	for _, f := range fs {
+		if c.isOutput(f) {
+			outs = append(outs, f)
 		}
-		if !t.isOutput(f) && (f.path == "" || !exists(f.path)) {
-			n++
-		}
 	}
-	return n
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
-// inputsOf is what writer w had read when it closed f (or at the end, if
-// it never closed it).
-//
-// A process that writes one output after another (cp of many files, a
-// converter in a loop) made each from what it read since its previous
-// output; when it read nothing new in between (split, tee), the output
-// comes from everything read so far.
-func (p *proc) inputsOf(f FileID) []FileID {
-	w, ok := p.snap[f]
-	if !ok {
-		w = [2]int{p.lastClose, len(p.order)}
-	}
-	if w[1] > w[0] {
-		return p.order[w[0]:w[1]]
-	}
-	return p.order[:w[1]]
-}
-
-func (p *proc) read(id FileID) {
-	if !p.inputs[id] {
-		p.inputs[id] = true
-		p.order = append(p.order, id)
-	}
-}
-
-// Outputs concludes the run: one Observed per output, inputs resolved
-// through temporary files and pipes to the files they came from.
-func (t *Tracker) Outputs() []Observed {
-	var outs []Observed
-	for id := range t.written {
-		f := t.files[id]
-		if f == nil || !t.isOutput(f) {
-			continue
-		}
-		o := Observed{Path: f.path, Incomplete: t.lost}
-		seen := map[FileID]bool{f.id: true}
+	slices.SortFunc(outs, func(a, b *file) int { return strings.Compare(a.path, b.path) })
+	var res Result
+	var concerned []*gapSource
+	for _, f := range outs {
+		o := Observed{Path: f.path}
+		seen := map[*file]bool{f: true}
 		ins := map[string]bool{}
+		srcs := map[*gapSource]bool{}
 		for _, w := range f.writers {
-			p := t.procs[w]
-			if p == nil {
-				continue
+			if w.program != "" {
+				o.Program = w.program
 			}
-			if p.program != "" {
-				o.Program = p.program
-			}
-			o.UID = p.uid
-			t.collect(p.inputsOf(f.id), seen, ins)
+			o.UID = w.uid
+			c.procGaps(w, srcs)
+			c.collect(w, f, seen, ins, srcs)
+		}
+		for _, g := range t.global {
+			srcs[g] = true
 		}
 		for in := range ins {
 			o.Inputs = append(o.Inputs, in)
 		}
 		slices.Sort(o.Inputs)
-		outs = append(outs, o)
+		o.Incomplete = len(srcs) > 0
+		for g := range srcs {
+			if len(g.outputs) == 0 || g.outputs[len(g.outputs)-1] != f.path {
+				g.outputs = append(g.outputs, f.path)
+			}
+			concerned = append(concerned, g)
+		}
+		res.Outputs = append(res.Outputs, o)
 	}
-	slices.SortFunc(outs, func(a, b Observed) int { return strings.Compare(a.Path, b.Path) })
-	return outs
+	for _, g := range t.gaps {
+		if g.resolved || (g.reported && !slices.Contains(concerned, g)) {
+			continue
+		}
+		g.reported = true
+		res.Gaps = append(res.Gaps, g.public())
+	}
+	return res
 }
 
-// collect adds to ins the files behind the given inputs: an output or a
-// file not written in scope stands for itself; a temporary file or a pipe
-// stands for what its writers had read.
-func (t *Tracker) collect(inputs []FileID, seen map[FileID]bool, ins map[string]bool) {
-	for _, id := range inputs {
-		if seen[id] {
-			continue
+func (g *gapSource) public() Gap {
+	out := Gap{What: g.what, Outputs: slices.Clone(g.outputs)}
+	if g.proc != nil {
+		out.Proc, out.Program = g.proc.id, g.proc.program
+	}
+	if g.file != nil {
+		out.Path = g.file.path
+	}
+	return out
+}
+
+// procGaps adds the gaps that concern what p made: its own, and the
+// inheritable ones of the processes it descends from.
+func (c *conclusion) procGaps(p *proc, srcs map[*gapSource]bool) {
+	if p.gap != nil {
+		srcs[p.gap] = true
+	}
+	for a := p.parent; a != nil; a = a.parent {
+		if a.gap != nil && a.gap.inherit {
+			srcs[a.gap] = true
 		}
-		seen[id] = true
-		f := t.files[id]
-		if f == nil {
-			continue
+	}
+}
+
+// collect adds to ins the files behind what writer p made out from: an
+// output or a file not written in scope stands for itself; a temporary
+// file or a pipe stands for what its writers had read.
+func (c *conclusion) collect(p *proc, out *file, seen map[*file]bool, ins map[string]bool, srcs map[*gapSource]bool) {
+	p.eachInput(out, func(f *file) {
+		if seen[f] {
+			return
 		}
-		regular := f.mode == 0 || f.mode&modeType == modeReg
+		seen[f] = true
+		regular := isRegular(f.mode)
 		switch {
 		case regular && len(f.writers) == 0:
-			if f.path != "" && !f.removed && !t.Ignore(f.path) {
-				ins[f.path] = true
+			if f.gap != nil {
+				srcs[f.gap] = true
+				return
 			}
-		case regular && t.isOutput(f):
+			if c.t.Ignore(f.path) {
+				return
+			}
+			if f.removed || f.path == "" {
+				// Read, then gone before the run ended: its content
+				// cannot be hashed any more.
+				f.gap = c.t.gap(&gapSource{what: "input removed before it could be hashed", file: f})
+				srcs[f.gap] = true
+				return
+			}
+			ins[f.path] = true
+		case regular && c.isOutput(f):
 			ins[f.path] = true
 		default: // a pipe, a socket, or a temporary file gone by now
 			for _, w := range f.writers {
-				if p := t.procs[w]; p != nil {
-					t.collect(p.inputsOf(id), seen, ins)
-				}
+				c.procGaps(w, srcs)
+				c.collect(w, f, seen, ins, srcs)
 			}
 		}
-	}
+	})
 }
 
 // Finish is for continuous capture: it concludes the outputs under the
@@ -412,56 +616,45 @@ func (t *Tracker) collect(inputs []FileID, seen map[FileID]bool, ins map[string]
 // (so a file is reported again only when written again), and drops the
 // processes and files nothing refers to any more, so the tables do not
 // grow with the machine's uptime.
-func (t *Tracker) Finish(dirs []string) []Observed {
+func (t *Tracker) Finish(dirs []string) Result {
 	var ready []*file
-	for id := range t.written {
-		f := t.files[id]
-		if f == nil || len(f.writers) == 0 {
-			continue
-		}
+	for f := range t.written {
 		done := true
 		for _, w := range f.writers {
-			if p := t.procs[w]; p != nil && !p.exited {
+			if !w.exited {
 				done = false
+				break
 			}
 		}
 		if !done {
 			continue
 		}
 		switch {
-		case !under(f.path, dirs):
+		case !under(f.path, dirs) && isRegular(f.mode):
 			// Written elsewhere and finished with: as an input later it
 			// stands for itself either way, so its writers need not be
 			// kept (pipes keep theirs: readers may still drain them).
-			if f.mode == 0 || f.mode&modeType == modeReg {
-				f.writers = nil
-				delete(t.written, id)
-			}
-		case t.isOutput(f):
+			f.writers = nil
+			delete(t.written, f)
+		case under(f.path, dirs):
 			ready = append(ready, f)
 		}
 	}
-	var outs []Observed
+	var res Result
 	if len(ready) > 0 {
-		for _, o := range t.Outputs() {
-			for _, f := range ready {
-				if f.path == o.Path {
-					outs = append(outs, o)
-				}
-			}
-		}
+		res = t.conclude(ready)
 		for _, f := range ready {
 			f.writers = nil
-			delete(t.written, f.id)
+			delete(t.written, f)
 		}
-		t.lost = false
+		t.global = nil
 	}
 	// Pruning walks both tables: at most once a second on a busy machine.
 	if now := time.Now(); len(ready) > 0 || now.Sub(t.pruned) > time.Second {
 		t.pruned = now
 		t.prune()
 	}
-	return outs
+	return res
 }
 
 func under(p string, dirs []string) bool {
@@ -473,35 +666,56 @@ func under(p string, dirs []string) bool {
 	return false
 }
 
-// prune drops exited processes no file names as a writer, and files that
-// no process has written and no live process has read.
+// prune drops exited processes no file names as a writer, the files that
+// no process has written and no kept process has in its history, and the
+// gaps already reported that concern nothing kept.
 func (t *Tracker) prune() {
-	writers := map[uint32]bool{}
-	for _, f := range t.files {
+	writers := map[*proc]bool{}
+	for f := range t.written {
 		for _, w := range f.writers {
 			writers[w] = true
 		}
 	}
-	read := map[FileID]bool{}
-	for pid, p := range t.procs {
-		if p.exited && !writers[pid] {
-			delete(t.procs, pid)
+	kept := map[*file]bool{}
+	marked := map[*proc]bool{}
+	for id, p := range t.procs {
+		if p.exited && !writers[p] {
+			delete(t.procs, id)
 			continue
 		}
-		for in := range p.inputs {
-			read[in] = true
+		for a := p; a != nil && !marked[a]; a = a.parent {
+			marked[a] = true
+			for _, f := range a.order {
+				kept[f] = true
+			}
 		}
 	}
 	for id, f := range t.files {
-		if len(f.writers) == 0 && !read[id] {
-			if t.byPath[f.path] == id {
+		if len(f.writers) == 0 && !kept[f] {
+			if t.byPath[f.path] == f {
 				delete(t.byPath, f.path)
 			}
 			delete(t.files, id)
-			delete(t.written, id)
+			delete(t.written, f)
 		}
 	}
+	t.gaps = slices.DeleteFunc(t.gaps, func(g *gapSource) bool { return g.reported || g.resolved })
 }
 
 // Size is the number of processes and files the tracker holds.
 func (t *Tracker) Size() (procs, files int) { return len(t.procs), len(t.files) }
+
+// Summary counts what the tracker has seen.
+type Summary struct {
+	Processes int
+	Events    map[string]uint64
+}
+
+// Summary returns the counts of processes and events seen so far.
+func (t *Tracker) Summary() Summary {
+	s := Summary{Processes: t.processes, Events: map[string]uint64{}}
+	for _, k := range Kinds {
+		s.Events[k.String()] = t.events[k]
+	}
+	return s
+}

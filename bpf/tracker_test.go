@@ -1,227 +1,264 @@
 package bpf
 
 import (
-	"os"
+	"fmt"
+	"path"
 	"path/filepath"
 	"slices"
-	"syscall"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/bonsai-lineage/bonsai/internal/golden"
 )
 
-// A scripted run: the tracker is pure bookkeeping over events, so these
-// tests feed it the events the kernel program emits for real commands (the
-// capture tests check those events against real processes) with files that
-// really exist, since outputs are confirmed on disk.
+// The tracker is pure bookkeeping over events, so its tests are scripts of
+// the events the kernel program emits, kept in testdata/tracker/*.txt with
+// the edges they must give (go test -update rewrites the expectations).
+// The capture tests check those events against real processes, and the
+// run tests (package cli) the whole against real builds.
+//
+// Script lines (PID is a number; NAME a path relative to the run's
+// directory, or a pipe when it starts with "|"):
+//
+//	fork PID CHILD        exec PID PROGRAM      exit PID
+//	(a PID "N@S" is pid N started at S: the same pid, another process)
+//	create PID NAME [ino=N] [gen=G]   an open that created NAME
+//	read PID NAME [deleted] [cut] [as=OLD]   first read (deleted: nlink 0;
+//	write PID NAME [deleted] [cut] [as=OLD]    cut: the kernel cut the path;
+//	                                           as: the file OLD named)
+//	truncate PID NAME     close PID NAME
+//	rename PID OLD NEW [exchange]     unlink PID NAME
+//	lost PID KIND...      the kernel lost events of PID (Capture.Lost)
+//	lostall               losses not charged to any process
+//	running               processes still alive at the end (MarkRunning)
+//	finish DIR            continuous capture: Finish([DIR]), printed
+//
+// Output: one line per output, "OUT <- IN IN ..." (and " (incomplete)"),
+// then one line per gap: "gap WHAT [pid N] [path P] -> OUT ...".
 type script struct {
-	t   *testing.T
-	dir string
-	tr  *Tracker
+	t    *testing.T
+	dir  string
+	tr   *Tracker
+	fs   map[string]FileID // what each path names now
+	last map[string]FileID // what each path named last (for deleted reads)
+	ino  uint64
+	out  []string
 }
 
 func newScript(t *testing.T) *script {
-	dir := t.TempDir()
-	tr := NewTracker()
-	tr.Resolve = func(_ uint32, _ int32, p string) string {
-		if filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(dir, p)
+	s := &script{t: t, dir: "/src", fs: map[string]FileID{}, last: map[string]FileID{}, ino: 100}
+	s.tr = NewTracker()
+	s.tr.Exists = func(p string) (uint64, bool) {
+		id, ok := s.fs[p]
+		return id.Ino, ok && !strings.Contains(p, "|")
 	}
-	return &script{t: t, dir: dir, tr: tr}
+	return s
 }
 
-// file writes name and returns its identity.
-func (s *script) file(name, body string) FileID {
-	s.t.Helper()
-	p := filepath.Join(s.dir, name)
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		s.t.Fatal(err)
+func (s *script) abs(name string) string {
+	if strings.HasPrefix(name, "|") || path.IsAbs(name) {
+		return name
 	}
-	st, err := os.Stat(p)
+	return path.Join(s.dir, name)
+}
+
+func (s *script) rel(p string) string {
+	if r, err := filepath.Rel(s.dir, p); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
+}
+
+// pid parses "N" (started at 1000*N) or "N@S" (a reused pid N started at S).
+func pid(s string) ProcID {
+	n, start, reused := strings.Cut(s, "@")
+	v, err := strconv.ParseUint(n, 10, 32)
 	if err != nil {
-		s.t.Fatal(err)
+		panic(fmt.Sprintf("bad pid %q", s))
 	}
-	return FileID{Dev: 1, Ino: st.Sys().(*syscall.Stat_t).Ino}
+	id := ProcID{PID: uint32(v), Start: 1000 * v}
+	if reused {
+		if id.Start, err = strconv.ParseUint(start, 10, 64); err != nil {
+			panic(fmt.Sprintf("bad pid %q", s))
+		}
+	}
+	return id
 }
 
-func (s *script) ev(e Event) { s.tr.Handle(e) }
+// fileEvent builds the event of verb on name, giving name an identity the
+// first time it is seen (a file that existed before the run).
+func (s *script) fileEvent(k Kind, proc ProcID, name string, opts []string) Event {
+	p := s.abs(name)
+	ev := Event{Kind: k, Proc: proc, Mode: modeReg | 0o644, Nlink: 1, Path: p}
+	if strings.HasPrefix(name, "|") {
+		ev.Mode, ev.Path = 0o010600, ""
+	}
+	var ino uint64
+	var gen *uint32
+	deleted := false
+	for _, o := range opts {
+		switch {
+		case o == "deleted":
+			deleted = true
+		case o == "cut":
+			ev.Flags |= FlagCut
+			ev.Path = ""
+		case strings.HasPrefix(o, "ino="):
+			ino, _ = strconv.ParseUint(o[4:], 10, 64)
+		case strings.HasPrefix(o, "as="):
+			// The file another path named, now named by this one (moved
+			// by a process the capture did not see).
+			other := s.abs(o[3:])
+			asID, known := s.fs[other]
+			if !known {
+				s.t.Fatalf("as=%s: no such file", o[3:])
+			}
+			delete(s.fs, other)
+			s.fs[p] = asID
+		case strings.HasPrefix(o, "gen="):
+			g, _ := strconv.ParseUint(o[4:], 10, 32)
+			g32 := uint32(g)
+			gen = &g32
+		default:
+			s.t.Fatalf("unknown option %q", o)
+		}
+	}
+	id, ok := s.fs[p]
+	switch {
+	case deleted:
+		id, ev.Nlink = s.last[p], 0
+	case ino != 0:
+		id = FileID{Dev: 1, Ino: ino, Gen: uint32(ino*7919 + 1)}
+	case !ok || k == KindCreate:
+		s.ino++
+		id = FileID{Dev: 1, Ino: s.ino, Gen: uint32(s.ino * 7919)}
+	}
+	if gen != nil {
+		id.Gen = *gen
+	}
+	if k == KindCreate {
+		ev.Flags |= FlagCreated
+	}
+	if ev.Nlink > 0 {
+		s.fs[p], s.last[p] = id, id
+	}
+	ev.File = id
+	return ev
+}
 
-func (s *script) open(pid uint32, name string, id FileID) {
-	s.ev(Event{Kind: KindOpen, PID: pid, Path: name, Dirfd: -100, Dev: id.Dev, Ino: id.Ino, Mode: 0o100644})
+func (s *script) line(l string) {
+	f := strings.Fields(l)
+	switch f[0] {
+	case "fork":
+		s.tr.Handle(&Event{Kind: KindFork, Proc: pid(f[1]), Child: pid(f[2])})
+	case "exec":
+		s.tr.Handle(&Event{Kind: KindExec, Proc: pid(f[1]), Path: f[2]})
+	case "exit":
+		s.tr.Handle(&Event{Kind: KindExit, Proc: pid(f[1])})
+	case "create", "read", "write", "truncate", "close":
+		k := map[string]Kind{"create": KindCreate, "read": KindRead, "write": KindWrite, "truncate": KindTruncate, "close": KindClose}[f[0]]
+		ev := s.fileEvent(k, pid(f[1]), f[2], f[3:])
+		s.tr.Handle(&ev)
+	case "rename":
+		from, to := s.abs(f[2]), s.abs(f[3])
+		ev := Event{Kind: KindRename, Proc: pid(f[1]), Path: from, Path2: to}
+		if len(f) > 4 && f[4] == "exchange" {
+			ev.Arg = renameExchange
+			s.fs[from], s.fs[to] = s.fs[to], s.fs[from]
+		} else {
+			for p, id := range s.fs {
+				if p == from || strings.HasPrefix(p, from+"/") {
+					s.fs[to+p[len(from):]] = id
+					delete(s.fs, p)
+				}
+			}
+		}
+		s.tr.Handle(&ev)
+	case "unlink":
+		p := s.abs(f[2])
+		delete(s.fs, p)
+		s.tr.Handle(&Event{Kind: KindUnlink, Proc: pid(f[1]), Path: p})
+	case "lost":
+		var ks []Kind
+		for _, name := range f[2:] {
+			i := slices.Index(kindNames[:], name)
+			if i < 1 {
+				s.t.Fatalf("unknown kind %q", name)
+			}
+			ks = append(ks, Kind(i))
+		}
+		s.tr.MarkProcLost(pid(f[1]), ks)
+	case "lostall":
+		s.tr.MarkLost("lost events not charged to a process")
+	case "running":
+		s.tr.MarkRunning()
+	case "finish":
+		s.print(s.tr.Finish([]string{s.abs(f[1])}), "finish: ")
+	default:
+		s.t.Fatalf("unknown script line %q", l)
+	}
 }
-func (s *script) read(pid uint32, id FileID, mode uint32) {
-	s.ev(Event{Kind: KindRead, PID: pid, Dev: id.Dev, Ino: id.Ino, Mode: mode})
-}
-func (s *script) write(pid uint32, id FileID, mode uint32) {
-	s.ev(Event{Kind: KindWrite, PID: pid, Dev: id.Dev, Ino: id.Ino, Mode: mode})
-}
-func (s *script) close(pid uint32, id FileID) {
-	s.ev(Event{Kind: KindClose, PID: pid, Dev: id.Dev, Ino: id.Ino})
-}
-func (s *script) fork(parent, child uint32) { s.ev(Event{Kind: KindFork, PID: parent, Child: child}) }
-func (s *script) exit(pid uint32)           { s.ev(Event{Kind: KindExit, PID: pid}) }
 
-// edges renders outputs as "out<-in1,in2" with base names.
-func (s *script) edges() []string {
-	var out []string
-	for _, o := range s.tr.Outputs() {
+func (s *script) print(r Result, prefix string) {
+	for _, o := range r.Outputs {
 		var ins []string
 		for _, in := range o.Inputs {
-			ins = append(ins, filepath.Base(in))
+			ins = append(ins, s.rel(in))
 		}
-		e := filepath.Base(o.Path) + "<-"
-		for i, in := range ins {
-			if i > 0 {
-				e += ","
-			}
-			e += in
+		l := prefix + s.rel(o.Path) + " <-"
+		if len(ins) > 0 {
+			l += " " + strings.Join(ins, " ")
 		}
-		out = append(out, e)
-	}
-	return out
-}
-
-const reg, fifo = 0o100644, 0o010600
-
-func TestTrackerShellPipeline(t *testing.T) {
-	// sh -c 'sort a > b; cat b c > d; tr a-z A-Z < d > e'
-	s := newScript(t)
-	a, b, c, d, e := s.file("a", "x"), s.file("b", "x"), s.file("c", "y"), s.file("d", "xy"), s.file("e", "XY")
-	s.fork(10, 11)
-	s.open(11, "b", b)
-	s.open(11, "a", a)
-	s.read(11, a, reg)
-	s.write(11, b, reg)
-	s.close(11, b)
-	s.exit(11)
-	s.fork(10, 12)
-	s.open(12, "d", d)
-	s.open(12, "b", b)
-	s.read(12, b, reg)
-	s.open(12, "c", c)
-	s.read(12, c, reg)
-	s.write(12, d, reg)
-	s.close(12, d)
-	s.exit(12)
-	s.fork(10, 13)
-	s.open(13, "d", d)
-	s.open(13, "e", e)
-	s.read(13, d, reg)
-	s.write(13, e, reg)
-	s.close(13, e)
-	s.exit(13)
-	s.exit(10)
-	want := []string{"b<-a", "d<-b,c", "e<-d"}
-	if got := s.edges(); !slices.Equal(got, want) {
-		t.Errorf("edges = %v, want %v", got, want)
-	}
-}
-
-func TestTrackerPipe(t *testing.T) {
-	// cat a | sort > f
-	s := newScript(t)
-	a, f := s.file("a", "x"), s.file("f", "x")
-	pipe := FileID{Dev: 9, Ino: 4242}
-	s.fork(1, 2)
-	s.open(2, "a", a)
-	s.read(2, a, reg)
-	s.write(2, pipe, fifo)
-	s.exit(2)
-	s.fork(1, 3)
-	s.open(3, "f", f)
-	s.read(3, pipe, fifo)
-	s.write(3, f, reg)
-	s.close(3, f)
-	s.exit(3)
-	if got, want := s.edges(), []string{"f<-a"}; !slices.Equal(got, want) {
-		t.Errorf("edges = %v, want %v", got, want)
-	}
-}
-
-func TestTrackerRenameAndTemporaries(t *testing.T) {
-	// cp a t && mv t g ; and a compiler: main.c -> x.s -> x.o (+ util.o) -> prog, temps unlinked
-	s := newScript(t)
-	a := s.file("a", "x")
-	tmp := s.file("t", "x")
-	s.open(5, "a", a)
-	s.read(5, a, reg)
-	s.open(5, "t", tmp)
-	s.write(5, tmp, reg)
-	s.close(5, tmp)
-	s.exit(5)
-	if err := os.Rename(filepath.Join(s.dir, "t"), filepath.Join(s.dir, "g")); err != nil {
-		t.Fatal(err)
-	}
-	s.ev(Event{Kind: KindRename, PID: 6, Path: "t", Path2: "g", Dirfd: -100, Dirfd2: -100})
-
-	main, util := s.file("main.c", "int main(){}"), s.file("util.c", "int u;")
-	xs, xo, uo, prog := s.file("x.s", "asm"), s.file("x.o", "obj"), s.file("u.o", "obj2"), s.file("prog", "elf")
-	s.fork(100, 101) // cc1 main.c -> x.s
-	s.open(101, "main.c", main)
-	s.read(101, main, reg)
-	s.open(101, "x.s", xs)
-	s.write(101, xs, reg)
-	s.close(101, xs)
-	s.exit(101)
-	s.fork(100, 102) // as x.s -> x.o
-	s.open(102, "x.s", xs)
-	s.read(102, xs, reg)
-	s.open(102, "x.o", xo)
-	s.write(102, xo, reg)
-	s.close(102, xo)
-	s.exit(102)
-	s.fork(100, 103) // cc1+as util.c -> u.o
-	s.open(103, "util.c", util)
-	s.read(103, util, reg)
-	s.open(103, "u.o", uo)
-	s.write(103, uo, reg)
-	s.close(103, uo)
-	s.exit(103)
-	s.fork(100, 104) // ld x.o u.o -> prog
-	s.open(104, "x.o", xo)
-	s.read(104, xo, reg)
-	s.open(104, "u.o", uo)
-	s.read(104, uo, reg)
-	s.open(104, "prog", prog)
-	s.write(104, prog, reg)
-	s.close(104, prog)
-	s.exit(104)
-	for _, tmpf := range []string{"x.s", "x.o", "u.o"} {
-		if err := os.Remove(filepath.Join(s.dir, tmpf)); err != nil {
-			t.Fatal(err)
+		if o.Incomplete {
+			l += " (incomplete)"
 		}
-		s.ev(Event{Kind: KindUnlink, PID: 100, Path: tmpf, Dirfd: -100})
+		s.out = append(s.out, l)
 	}
-	s.exit(100)
-	want := []string{"g<-a", "prog<-main.c,util.c"}
-	if got := s.edges(); !slices.Equal(got, want) {
-		t.Errorf("edges = %v, want %v", got, want)
+	for _, g := range r.Gaps {
+		l := prefix + "gap " + g.What
+		if g.Proc.PID != 0 {
+			l += fmt.Sprintf(" [pid %d]", g.Proc.PID)
+		}
+		if g.Path != "" {
+			l += " [path " + s.rel(g.Path) + "]"
+		}
+		l += " ->"
+		for _, o := range g.Outputs {
+			l += " " + s.rel(o)
+		}
+		s.out = append(s.out, l)
 	}
 }
 
-func TestTrackerInheritanceAndLoss(t *testing.T) {
-	// A parent reads a, then forks a child that writes o: o <- a. A child
-	// forked before the read inherits nothing.
-	s := newScript(t)
-	a, o, early := s.file("a", "x"), s.file("o", "y"), s.file("early", "z")
-	s.fork(1, 2)
-	s.open(1, "a", a)
-	s.read(1, a, reg)
-	s.fork(1, 3)
-	s.open(3, "o", o)
-	s.write(3, o, reg)
-	s.close(3, o)
-	s.open(2, "early", early)
-	s.write(2, early, reg)
-	s.close(2, early)
-	s.tr.MarkLost()
-	got := s.tr.Outputs()
-	if e := s.edges(); !slices.Equal(e, []string{"early<-", "o<-a"}) {
-		t.Errorf("edges = %v, want [early<- o<-a]", e)
+func TestTrackerScripts(t *testing.T) {
+	files, err := filepath.Glob("testdata/tracker/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no tracker scripts: %v", err)
 	}
-	for _, o := range got {
-		if !o.Incomplete {
-			t.Errorf("%s: Incomplete = false after lost events, want true", o.Path)
+	for _, file := range files {
+		cases := golden.ReadCases(t, file)
+		got := make([][]string, len(cases))
+		for i, c := range cases {
+			t.Run(filepath.Base(file)+"/"+c.Name, func(t *testing.T) {
+				s := newScript(t)
+				finished := false
+				for _, l := range c.Input {
+					s.line(l)
+					finished = finished || strings.HasPrefix(l, "finish")
+				}
+				if !finished {
+					s.print(s.tr.Conclude(), "")
+				}
+				got[i] = s.out
+				if !golden.Updating() && !slices.Equal(s.out, c.Want) {
+					t.Errorf("%s:%d: case %s:\ngot:\n  %s\nwant:\n  %s", file, c.Line, c.Name,
+						strings.Join(s.out, "\n  "), strings.Join(c.Want, "\n  "))
+				}
+			})
+		}
+		if golden.Updating() {
+			golden.WriteCases(t, file, cases, got)
 		}
 	}
 }
@@ -230,95 +267,29 @@ func TestTrackerInheritanceAndLoss(t *testing.T) {
 // process is not in scope; only the processes of the run count as live.
 func TestTrackerLiveIgnoresOutsideParent(t *testing.T) {
 	s := newScript(t)
-	s.fork(1, 2) // 1 is bonsai itself, outside the cgroup
+	s.line("fork 1 2") // 1 is bonsai itself, outside the cgroup
 	if got := s.tr.Live(); got != 1 {
 		t.Fatalf("Live = %d, want 1", got)
 	}
-	s.exit(2)
+	s.line("exit 2")
 	if got := s.tr.Live(); got != 0 {
 		t.Errorf("Live after the run's process exited = %d, want 0", got)
 	}
 }
 
-func TestTrackerFinish(t *testing.T) {
+// TestTrackerFinishPrunes: continuous capture forgets what it concluded,
+// so its tables do not grow with the machine's uptime.
+func TestTrackerFinishPrunes(t *testing.T) {
 	s := newScript(t)
-	a, o := s.file("a", "x"), s.file("o", "y")
-	s.fork(1, 2)
-	s.open(2, "a", a)
-	s.read(2, a, reg)
-	s.open(2, "o", o)
-	s.write(2, o, reg)
-	s.close(2, o)
-	if got := s.tr.Finish([]string{s.dir}); len(got) != 0 {
-		t.Fatalf("Finish while the writer runs = %v, want nothing", got)
+	for _, l := range []string{"fork 1 2", "read 2 a", "write 2 o", "close 2 o", "exit 2", "write 3 /elsewhere/x", "exit 3"} {
+		s.line(l)
 	}
-	s.exit(2)
-	got := s.tr.Finish([]string{s.dir})
-	if len(got) != 1 || filepath.Base(got[0].Path) != "o" || len(got[0].Inputs) != 1 {
-		t.Fatalf("Finish after exit = %+v, want o<-a", got)
+	if r := s.tr.Finish([]string{s.dir}); len(r.Outputs) != 1 {
+		t.Fatalf("Finish = %+v, want o", r)
 	}
-	if again := s.tr.Finish([]string{s.dir}); len(again) != 0 {
-		t.Errorf("second Finish = %v, want nothing (reported once)", again)
-	}
-	// Left: the parent, still running; the exited writer and both files
+	// Left: the parent, still running; the exited writers and all files
 	// are gone.
 	if procs, files := s.tr.Size(); procs != 1 || files != 0 {
 		t.Errorf("after Finish the tables hold %d procs, %d files; want 1 (the live parent), 0", procs, files)
-	}
-}
-
-func TestTrackerFinishOutsideWatch(t *testing.T) {
-	s := newScript(t)
-	o := s.file("o", "y")
-	s.open(2, "o", o)
-	s.write(2, o, reg)
-	s.exit(2)
-	if got := s.tr.Finish([]string{"/elsewhere"}); len(got) != 0 {
-		t.Fatalf("Finish outside the watched dirs = %v, want nothing", got)
-	}
-	if procs, files := s.tr.Size(); procs != 0 || files != 0 {
-		t.Errorf("tables after finishing an unwatched write: %d procs, %d files; want 0, 0", procs, files)
-	}
-}
-
-func TestTrackerUnnamed(t *testing.T) {
-	s := newScript(t)
-	o := s.file("o", "y")
-	s.write(2, o, reg) // never opened by a path the tracker could resolve
-	s.exit(2)
-	if got := s.tr.Unnamed(); got != 1 {
-		t.Errorf("Unnamed = %d, want 1", got)
-	}
-}
-
-// TestTrackerSequentialOutputs: cp a b dst/ makes dst/a from a and dst/b
-// from b; split-like output after no new read comes from all read so far.
-func TestTrackerSequentialOutputs(t *testing.T) {
-	s := newScript(t)
-	a, b, da, db := s.file("a", "1"), s.file("b", "2"), s.file("da", "1"), s.file("db", "2")
-	s.open(5, "a", a)
-	s.open(5, "b", b)
-	for _, step := range []struct {
-		in, out FileID
-		name    string
-	}{{a, da, "da"}, {b, db, "db"}} {
-		s.read(5, step.in, reg)
-		s.open(5, step.name, step.out)
-		s.write(5, step.out, reg)
-		s.close(5, step.out)
-	}
-	x, y := s.file("x", "3"), s.file("y", "4")
-	s.read(6, a, reg)
-	for _, o := range []struct {
-		id   FileID
-		name string
-	}{{x, "x"}, {y, "y"}} {
-		s.open(6, o.name, o.id)
-		s.write(6, o.id, reg)
-		s.close(6, o.id)
-	}
-	want := []string{"da<-a", "db<-b", "x<-a", "y<-a"}
-	if got := s.edges(); !slices.Equal(got, want) {
-		t.Errorf("edges = %v, want %v", got, want)
 	}
 }

@@ -3,11 +3,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/bonsai-lineage/bonsai/bpf"
 )
@@ -48,6 +51,49 @@ func newRunCgroup() (*runCgroup, error) {
 
 func (g *runCgroup) procAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: g.fd}
+}
+
+// populated reports whether any process is still in the cgroup (or one
+// of its descendants), from cgroup.events.
+func (g *runCgroup) populated() (bool, error) {
+	b, err := os.ReadFile(filepath.Join(g.dir, "cgroup.events"))
+	if err != nil {
+		return false, fmt.Errorf("cgroup %s: %w", g.dir, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "populated "); ok {
+			return v != "0", nil
+		}
+	}
+	return false, fmt.Errorf("cgroup %s: cgroup.events has no populated line", g.dir)
+}
+
+// waitEmpty waits until every process of the cgroup has exited, or grace
+// has passed (false: some still run), or ctx ends.
+func (g *runCgroup) waitEmpty(ctx context.Context, grace time.Duration) (bool, error) {
+	deadline := time.Now().Add(grace)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		busy, err := g.populated()
+		if err != nil || !busy {
+			return !busy, err
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return false, nil
+		}
+	}
+}
+
+// kill ends every process of the cgroup (cgroup.kill, Linux 5.14).
+func (g *runCgroup) kill() error {
+	if err := os.WriteFile(filepath.Join(g.dir, "cgroup.kill"), []byte("1"), 0); err != nil {
+		return fmt.Errorf("kill the processes of cgroup %s: %w", g.dir, err)
+	}
+	return nil
 }
 
 // remove deletes the cgroup once it is empty (a process the command left

@@ -101,11 +101,17 @@ func bonsai(t *testing.T, dir, home string, args ...string) result {
 
 func bonsaiEnv(t *testing.T, dir, home string, env []string, args ...string) result {
 	t.Helper()
+	return bonsaiFor(t, cmdTimeout, dir, home, env, args...)
+}
+
+// bonsaiFor is bonsaiEnv with a deadline of its own (a whole build).
+func bonsaiFor(t *testing.T, timeout time.Duration, dir, home string, env []string, args ...string) result {
+	t.Helper()
 	full := args
 	if home != "" {
 		full = append([]string{"--home", home}, args...)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bonsaiBin, full...)
 	cmd.Dir = dir

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strings"
-	"time"
 
 	"github.com/bonsai-lineage/bonsai/bpf"
 	"github.com/bonsai-lineage/bonsai/node"
@@ -21,13 +19,20 @@ func runCommand() *cli.Command {
 		Usage:     "run a command under eBPF capture and sign a record for every file it writes",
 		ArgsUsage: "[--json] [--] CMD [ARGS...]",
 		Description: "Runs CMD in a cgroup of its own and watches its whole process tree in the kernel: which\n" +
-			"files each process read before it wrote. When CMD exits, every file it wrote that still\n" +
-			"exists gets a signed record (inputs: the files it was made from, through pipes and\n" +
-			"temporary files; program: the writing executable), and bonsai prints\n" +
-			"'OUTPUT_PATH RECORD_CID' lines and exits with CMD's status. Needs root, or CAP_BPF and\n" +
+			"files each process read before it wrote. When every process of the run has exited, each\n" +
+			"file it wrote that still exists gets a signed record (inputs: the files it was made from,\n" +
+			"through pipes and temporary files, and outputs of the same run by their own CID;\n" +
+			"program: the writing executable), and bonsai prints 'OUTPUT_PATH RECORD_CID' lines and\n" +
+			"exits with CMD's status (128+N when a signal N ended it). Needs root, or CAP_BPF and\n" +
 			"CAP_PERFMON; without them use 'bonsai record'.\n\n" +
-			"--json prints what was observed and recorded instead: each output with its record CID,\n" +
-			"the paths of the files it was made from, its program, and whether it is incomplete.",
+			"What the capture missed (lost events, a path the kernel could not resolve, a process\n" +
+			"still running after a grace period, an input removed before it could be hashed) is\n" +
+			"reported on standard error, once per gap, with the outputs it concerns; only those\n" +
+			"outputs are signed as incomplete.\n\n" +
+			"--json prints one JSON document instead: 'outputs' (each with its record CID, the paths\n" +
+			"of the files it was made from, its program, and whether it is incomplete) and\n" +
+			"'summary' (command status, processes and events seen, events lost, gaps). CMD's own\n" +
+			"standard output then goes to standard error.",
 		SkipFlagParsing: true,
 		Action:          runRun,
 	}
@@ -43,7 +48,7 @@ func runRun(c *cli.Context) error {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		return usagef("run needs a command: bonsai run [--] CMD [ARGS...]")
+		return usagef("run needs a command: bonsai run [--json] [--] CMD [ARGS...]")
 	}
 	if args[0] == "-h" || args[0] == "--help" {
 		cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
@@ -57,142 +62,89 @@ func runRun(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("command %s: %w", args[0], err)
 	}
-	// The capture first: without privileges it says which ones are missing.
-	capture, err := bpf.Open(bpf.Options{})
-	if err != nil {
-		return captureError(err)
+	stdout := io.Writer(c.App.Writer)
+	if asJSON {
+		stdout = c.App.ErrWriter // standard output is the JSON document
 	}
-	defer capture.Close()
-	cg, err := newRunCgroup()
+	run, err := captureRun(c.Context, args, path, stdout, c.App.ErrWriter)
 	if err != nil {
 		return err
 	}
-	defer cg.remove()
-	if err := capture.AddCgroup(cg.id); err != nil {
-		return err
+	if !asJSON {
+		printGaps(c.App.ErrWriter, run.Result.Gaps)
 	}
 
-	events := make(chan bpf.Event, 4096)
-	go func() {
-		defer close(events)
-		for {
-			ev, err := capture.Read()
-			if err != nil {
-				return
-			}
-			events <- ev
-		}
-	}()
-	cmd := exec.CommandContext(c.Context, path, args[1:]...)
-	cmd.Args[0] = args[0]
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, c.App.Writer, c.App.ErrWriter
-	cmd.SysProcAttr = cg.procAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run %s: %w", args[0], err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-
-	tr := bpf.NewTracker()
-	var runErr error
-	running := true
-	for running {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				return errors.New("capture stopped while the command ran")
-			}
-			tr.Handle(ev)
-		case runErr = <-done:
-			running = false
-		}
-	}
-	// The command is done; its events may still be in the ring buffer.
-	// Drain until every process of the tree has exited, or a grace period
-	// passes (a daemon it left behind keeps running: its outputs so far are
-	// recorded as incomplete).
-	grace := time.NewTimer(3 * time.Second)
-	defer grace.Stop()
-drain:
-	for tr.Live() > 0 {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				break drain
-			}
-			tr.Handle(ev)
-		case <-grace.C:
-			tr.MarkLost()
-			fmt.Fprintf(c.App.ErrWriter, "bonsai: %d processes of the run still alive: outputs marked incomplete\n", tr.Live())
-			break drain
-		}
-	}
-	// Whatever is already queued belongs to the run too.
-	for more := true; more; {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				more = false
-				break
-			}
-			tr.Handle(ev)
-		default:
-			more = false
-		}
-	}
-	if lost, err := capture.Lost(); err != nil || sumLost(lost) > 0 {
-		tr.MarkLost()
-		fmt.Fprintf(c.App.ErrWriter, "bonsai: the capture lost events (%v): outputs marked incomplete\n", lost)
-	}
-	capture.Close()
-	if n := tr.Unnamed(); n > 0 {
-		tr.MarkLost()
-		fmt.Fprintf(c.App.ErrWriter, "bonsai: %d written files could not be named (their process was gone before its paths were resolved): outputs marked incomplete\n", n)
-	}
-
-	obs := tr.Outputs()
-	status := 0
-	var ee *exec.ExitError
-	switch {
-	case runErr == nil:
-	case errors.As(runErr, &ee):
-		status = ee.ExitCode()
-		if status <= 0 {
-			status = 2
-		}
-	default:
-		return fmt.Errorf("run %s: %w", args[0], runErr)
-	}
-	if len(obs) > 0 {
+	var outs []node.Output
+	if len(run.Result.Outputs) > 0 {
 		st, err := openBackend(c)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		outs, err := (&node.Recorder{Store: st, Key: key}).RecordObserved(obs)
+		outs, err = (&node.Recorder{Store: st, Key: key}).RecordObserved(run.Result.Outputs)
 		if err != nil {
 			return err
-		}
-		if asJSON {
-			if err := printObserved(c.App.Writer, obs, outs); err != nil {
-				return err
-			}
-		} else {
-			for _, o := range outs {
-				fmt.Fprintf(c.App.Writer, "%s %s\n", relPath(o.Path), o.Record)
-			}
 		}
 		if err := st.Close(); err != nil {
 			return err
 		}
 	}
-	if asJSON && len(obs) == 0 {
-		fmt.Fprintln(c.App.Writer, "[]")
+	if asJSON {
+		if err := printRunJSON(c.App.Writer, run, outs); err != nil {
+			return err
+		}
+	} else {
+		for _, o := range outs {
+			fmt.Fprintf(c.App.Writer, "%s %s\n", relPath(o.Path), o.Record)
+		}
 	}
-	if status != 0 {
-		return exitStatus{status}
+	if run.Status != 0 {
+		return exitStatus{run.Status}
 	}
 	return nil
+}
+
+// printGaps says, one line each, what the capture missed and which
+// outputs it made incomplete.
+func printGaps(w io.Writer, gaps []bpf.Gap) {
+	for _, g := range gaps {
+		var b strings.Builder
+		b.WriteString("bonsai: capture gap: ")
+		b.WriteString(g.What)
+		var about []string
+		if g.Proc.PID != 0 {
+			about = append(about, fmt.Sprintf("process %d", g.Proc.PID))
+			if g.Program != "" {
+				about = append(about, g.Program)
+			}
+		}
+		if g.Path != "" {
+			about = append(about, relPath(g.Path))
+		}
+		if len(about) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(about, ", "))
+		}
+		switch n := len(g.Outputs); {
+		case n == 0:
+			b.WriteString(": no output concerned")
+		default:
+			shown := make([]string, 0, 5)
+			for _, o := range g.Outputs[:min(n, 5)] {
+				shown = append(shown, relPath(o))
+			}
+			if n > 5 {
+				shown = append(shown, fmt.Sprintf("and %d more", n-5))
+			}
+			fmt.Fprintf(&b, ": %d outputs recorded as incomplete: %s", n, strings.Join(shown, ", "))
+		}
+		fmt.Fprintln(w, b.String())
+	}
+}
+
+// runJSON is what `bonsai run --json` prints.
+type runJSON struct {
+	Outputs []observedJSON `json:"outputs"`
+	Summary runSummaryJSON `json:"summary"`
 }
 
 type observedJSON struct {
@@ -203,28 +155,61 @@ type observedJSON struct {
 	Incomplete bool     `json:"incomplete,omitempty"`
 }
 
-// printObserved writes the run's outputs with their input paths: the
-// lineage the capture saw, before it became content CIDs (a byte-for-byte
-// copy has the CID of its source and so no edge in its record).
-func printObserved(w io.Writer, obs []bpf.Observed, outs []node.Output) error {
-	list := make([]observedJSON, len(obs))
-	for i, o := range obs {
-		list[i] = observedJSON{Path: o.Path, Record: outs[i].Record.String(), Inputs: o.Inputs, Program: o.Program, Incomplete: o.Incomplete}
-		if list[i].Inputs == nil {
-			list[i].Inputs = []string{}
+type runSummaryJSON struct {
+	Command   []string          `json:"command"`
+	Status    int               `json:"status"`
+	Processes int               `json:"processes"`
+	Events    map[string]uint64 `json:"events"`
+	Lost      map[string]uint64 `json:"lost"`
+	Gaps      []gapJSON         `json:"gaps"`
+}
+
+type gapJSON struct {
+	What    string   `json:"what"`
+	PID     uint32   `json:"pid,omitempty"`
+	Program string   `json:"program,omitempty"`
+	Path    string   `json:"path,omitempty"`
+	Outputs []string `json:"outputs"`
+}
+
+// printRunJSON writes the run's outputs with their input paths (the
+// lineage the capture saw, before it became content CIDs: a byte-for-byte
+// copy has the CID of its source and so no edge in its record) and its
+// summary.
+func printRunJSON(w io.Writer, run *capturedRun, outs []node.Output) error {
+	doc := runJSON{
+		Outputs: make([]observedJSON, len(run.Result.Outputs)),
+		Summary: runSummaryJSON{
+			Command:   run.Command,
+			Status:    run.Status,
+			Processes: run.Summary.Processes,
+			Events:    run.Summary.Events,
+			Lost:      map[string]uint64{},
+			Gaps:      make([]gapJSON, len(run.Result.Gaps)),
+		},
+	}
+	for k, n := range run.Lost.ByKind {
+		doc.Summary.Lost[k.String()] = n
+	}
+	if run.Lost.Uncharged > 0 {
+		doc.Summary.Lost["uncharged"] = run.Lost.Uncharged
+	}
+	for i, o := range run.Result.Outputs {
+		doc.Outputs[i] = observedJSON{Path: o.Path, Record: outs[i].Record.String(), Inputs: o.Inputs,
+			Program: o.Program, Incomplete: o.Incomplete}
+		if doc.Outputs[i].Inputs == nil {
+			doc.Outputs[i].Inputs = []string{}
+		}
+	}
+	for i, g := range run.Result.Gaps {
+		doc.Summary.Gaps[i] = gapJSON{What: g.What, PID: g.Proc.PID, Program: g.Program, Path: g.Path, Outputs: g.Outputs}
+		if g.Outputs == nil {
+			doc.Summary.Gaps[i].Outputs = []string{}
 		}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(list)
-}
-
-func sumLost(m map[bpf.Kind]uint64) uint64 {
-	var n uint64
-	for _, v := range m {
-		n += v
-	}
-	return n
+	return enc.Encode(doc)
 }
 
 // captureError turns a capture that cannot start into the one-line error a
@@ -241,64 +226,3 @@ func captureError(err error) error {
 
 // relPath shows a path relative to the working directory when inside it.
 func relPath(p string) string { return onePath([]string{p}, "") }
-
-func eventsCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "events",
-		Usage: "stream the raw capture observations (for debugging), until interrupted",
-		Flags: []cli.Flag{
-			jsonFlag,
-			&cli.IntSliceFlag{Name: "pid", Usage: "only `PID` and its descendants (repeatable; default: every process)"},
-		},
-		Action: func(c *cli.Context) error {
-			opts := bpf.Options{All: len(c.IntSlice("pid")) == 0}
-			for _, p := range c.IntSlice("pid") {
-				opts.PIDs = append(opts.PIDs, uint32(p))
-			}
-			capture, err := bpf.Open(opts)
-			if err != nil {
-				return captureError(err)
-			}
-			go func() {
-				<-c.Context.Done()
-				capture.Close()
-			}()
-			enc := json.NewEncoder(c.App.Writer)
-			for {
-				ev, err := capture.Read()
-				if err != nil {
-					if c.Context.Err() != nil {
-						return nil
-					}
-					return err
-				}
-				if c.Bool("json") {
-					if err := enc.Encode(ev); err != nil {
-						return err
-					}
-					continue
-				}
-				fmt.Fprintln(c.App.Writer, formatEvent(ev))
-			}
-		},
-	}
-}
-
-func formatEvent(ev bpf.Event) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-8s pid %-7d", ev.Kind, ev.PID)
-	switch ev.Kind {
-	case bpf.KindFork:
-		fmt.Fprintf(&b, " child %d", ev.Child)
-	case bpf.KindRename:
-		fmt.Fprintf(&b, " %s -> %s", ev.Path, ev.Path2)
-	default:
-		if ev.Ino != 0 {
-			fmt.Fprintf(&b, " inode %d:%d mode %o", ev.Dev, ev.Ino, ev.Mode)
-		}
-		if ev.Path != "" {
-			fmt.Fprintf(&b, " %s", ev.Path)
-		}
-	}
-	return b.String()
-}

@@ -5,6 +5,7 @@ package cli_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,34 +33,79 @@ type observed struct {
 	Incomplete bool
 }
 
+// runDoc is what `bonsai run --json` prints.
+type runDoc struct {
+	Outputs []observed
+	Summary struct {
+		Status    int
+		Processes int
+		Events    map[string]uint64
+		Lost      map[string]uint64
+		Gaps      []struct {
+			What    string
+			PID     uint32
+			Path    string
+			Outputs []string
+		}
+	}
+}
+
+// parseRun decodes `bonsai run --json` output and checks that the capture
+// missed nothing: no event lost, no gap, no output incomplete.
+func parseRun(t *testing.T, r result) runDoc {
+	t.Helper()
+	var doc runDoc
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("run --json output: %v\n%s", err, r)
+	}
+	for k, n := range doc.Summary.Lost {
+		if n != 0 {
+			t.Errorf("lost %d %s events", n, k)
+		}
+	}
+	for _, g := range doc.Summary.Gaps {
+		t.Errorf("capture gap: %+v", g)
+	}
+	for _, o := range doc.Outputs {
+		if o.Incomplete {
+			t.Errorf("%s recorded incomplete: %s", o.Path, r.stderr)
+		}
+	}
+	if doc.Summary.Processes == 0 || doc.Summary.Events["exec"] == 0 {
+		t.Errorf("summary %+v: no process or exec seen", doc.Summary)
+	}
+	return doc
+}
+
+// edges renders outputs as "out<-in1,in2" with paths relative to dir.
+func edges(dir string, obs []observed) []string {
+	rel := func(p string) string {
+		r, err := filepath.Rel(dir, p)
+		if err != nil || strings.HasPrefix(r, "..") {
+			return p
+		}
+		return r
+	}
+	var out []string
+	for _, o := range obs {
+		var ins []string
+		for _, in := range o.Inputs {
+			ins = append(ins, rel(in))
+		}
+		out = append(out, rel(o.Path)+"<-"+strings.Join(ins, ","))
+	}
+	slices.Sort(out)
+	return out
+}
+
 // runCaptured runs `bonsai run --json -- sh -c script` in dir and returns
 // the observed edges as "out<-in1,in2" with paths relative to dir.
 func runCaptured(t *testing.T, dir, home, script string) ([]string, []observed) {
 	t.Helper()
 	r := bonsai(t, dir, home, "run", "--json", "--", "sh", "-c", script)
 	wantCode(t, r, 0)
-	var obs []observed
-	if err := json.Unmarshal([]byte(r.stdout), &obs); err != nil {
-		t.Fatalf("run --json output: %v\n%s", err, r)
-	}
-	var edges []string
-	for _, o := range obs {
-		if o.Incomplete {
-			t.Errorf("%s recorded incomplete: %s", o.Path, r.stderr)
-		}
-		var ins []string
-		for _, in := range o.Inputs {
-			rel, err := filepath.Rel(dir, in)
-			if err != nil || strings.HasPrefix(rel, "..") {
-				rel = in
-			}
-			ins = append(ins, rel)
-		}
-		rel, _ := filepath.Rel(dir, o.Path)
-		edges = append(edges, rel+"<-"+strings.Join(ins, ","))
-	}
-	slices.Sort(edges)
-	return edges, obs
+	doc := parseRun(t, r)
+	return edges(dir, doc.Outputs), doc.Outputs
 }
 
 func TestRunCapture(t *testing.T) {
@@ -169,12 +215,9 @@ func TestRunScope(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("bonsai run: %v\n%s", err, out.String())
 	}
-	var obs []observed
-	if err := json.Unmarshal([]byte(out.String()), &obs); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	if len(obs) != 1 || filepath.Base(obs[0].Path) != "o" {
-		t.Errorf("outputs = %+v, want only o", obs)
+	doc := parseRun(t, result{stdout: out.String()})
+	if len(doc.Outputs) != 1 || filepath.Base(doc.Outputs[0].Path) != "o" {
+		t.Errorf("outputs = %+v, want only o", doc.Outputs)
 	}
 }
 
@@ -183,6 +226,55 @@ func TestRunExitStatus(t *testing.T) {
 	home, dir := t.TempDir(), t.TempDir()
 	wantCode(t, bonsai(t, dir, home, "init"), 0)
 	wantCode(t, bonsai(t, dir, home, "run", "sh", "-c", "exit 3"), 3)
+	// Killed by a signal: 128+N, as a shell says.
+	wantCode(t, bonsai(t, dir, home, "run", "sh", "-c", "kill -TERM $$"), 128+int(syscall.SIGTERM))
+}
+
+// TestRunInodeReuse: one process writes and deletes temporary files in a
+// loop while another writes outputs in the same directory; ext4 gives the
+// outputs the inodes of deleted temporaries. No output names a file its
+// writer never read.
+func TestRunInodeReuse(t *testing.T) {
+	needRoot(t)
+	home, dir := t.TempDir(), t.TempDir()
+	wantCode(t, bonsai(t, dir, home, "init"), 0)
+	for i := range 5 {
+		writeFile(t, dir, fmt.Sprintf("src%d", i), fmt.Sprintf("source %d\n", i), time.Time{})
+	}
+	got, _ := runCaptured(t, dir, home, `
+		(i=0; while [ $i -lt 300 ]; do echo $i > tmp$i; cat tmp$i > /dev/null; rm tmp$i; i=$((i+1)); done) &
+		i=0; while [ $i -lt 60 ]; do cat src$((i % 5)) > out$i; i=$((i+1)); done
+		wait`)
+	var want []string
+	for i := range 60 {
+		want = append(want, fmt.Sprintf("out%d<-src%d", i, i%5))
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("edges:\n%v\nwant:\n%v", got, want)
+	}
+}
+
+// TestRunShortLived: processes that change directory and exit at once;
+// their relative paths are resolved in the kernel at the event, so every
+// output is named and nothing is missing.
+func TestRunShortLived(t *testing.T) {
+	needRoot(t)
+	home, dir := t.TempDir(), t.TempDir()
+	wantCode(t, bonsai(t, dir, home, "init"), 0)
+	writeFile(t, dir, "a", "data\n", time.Time{})
+	var want []string
+	for i := range 40 {
+		if err := os.Mkdir(filepath.Join(dir, fmt.Sprint("d", i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("d%d/o<-a", i))
+	}
+	slices.Sort(want)
+	got, _ := runCaptured(t, dir, home, `i=0; while [ $i -lt 40 ]; do (cd d$i && exec cp ../a o); i=$((i+1)); done`)
+	if !slices.Equal(got, want) {
+		t.Errorf("edges:\n%v\nwant:\n%v", got, want)
+	}
 }
 
 // TestRunWithoutPrivileges: as an ordinary user, bonsai run says which

@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/bonsai-lineage/bonsai/bpf"
+)
+
+// runGrace is how long a run waits, after its command exits, for the
+// processes the command left behind.
+const runGrace = 3 * time.Second
+
+// capturedRun is what `bonsai run` observed.
+type capturedRun struct {
+	Command []string
+	Status  int // the command's exit status; 128+N for signal N
+	Result  bpf.Result
+	Summary bpf.Summary
+	Lost    bpf.Losses
+}
+
+// captureRun runs argv (path is argv[0] looked up) in a cgroup of its own
+// under eBPF capture until every process of it has exited, and concludes
+// its outputs. One goroutine reads the ring buffer and feeds the tracker;
+// another waits for the command, then for its cgroup to empty, then
+// flushes the capture: every event of the run has then been read.
+func captureRun(ctx context.Context, argv []string, path string, stdout, stderr io.Writer) (*capturedRun, error) {
+	// The capture first: without privileges it says which ones are missing.
+	capture, err := bpf.Open(bpf.Options{})
+	if err != nil {
+		return nil, captureError(err)
+	}
+	defer capture.Close()
+	cg, err := newRunCgroup()
+	if err != nil {
+		return nil, err
+	}
+	defer cg.remove()
+	if err := capture.AddCgroup(cg.id); err != nil {
+		return nil, err
+	}
+
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
+	cmd.SysProcAttr = cg.procAttr()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run %s: %w", argv[0], err)
+	}
+
+	type ending struct {
+		wait        error // cmd.Wait's
+		running     bool  // processes of the run outlived the grace period
+		interrupted bool  // ctx ended first: the run was killed
+		err         error
+	}
+	done := make(chan ending, 1)
+	go func() {
+		var e ending
+		waited := make(chan error, 1)
+		go func() { waited <- cmd.Wait() }()
+		select {
+		case e.wait = <-waited:
+		case <-ctx.Done():
+			e.interrupted = true
+			e.err = cg.kill()
+			e.wait = <-waited
+		}
+		empty, err := cg.waitEmpty(ctx, runGrace)
+		if !empty && ctx.Err() != nil && err == nil {
+			e.interrupted = true
+			e.err = cg.kill()
+			empty, err = cg.waitEmpty(context.Background(), runGrace)
+		}
+		e.running = !empty
+		e.err = errors.Join(e.err, err, capture.Flush())
+		done <- e
+	}()
+
+	tr := bpf.NewTracker()
+	malformed := false
+	for {
+		ev, err := capture.Read()
+		if errors.Is(err, bpf.ErrFlushed) {
+			break
+		}
+		if errors.Is(err, bpf.ErrMalformed) {
+			if !malformed {
+				malformed = true
+				tr.MarkLost(err.Error())
+			}
+			continue
+		}
+		if err != nil {
+			cg.kill()
+			<-done
+			return nil, fmt.Errorf("capture: %w", err)
+		}
+		tr.Handle(&ev)
+	}
+	end := <-done
+	if end.err != nil {
+		return nil, fmt.Errorf("run %s: %w", argv[0], end.err)
+	}
+
+	run := &capturedRun{Command: argv}
+	var ee *exec.ExitError
+	switch {
+	case end.wait == nil:
+	case errors.As(end.wait, &ee):
+		run.Status = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			run.Status = 128 + int(ws.Signal())
+		}
+	default:
+		return nil, fmt.Errorf("run %s: %w", argv[0], end.wait)
+	}
+	if end.interrupted {
+		tr.MarkLost("the run was interrupted")
+	}
+	if end.running {
+		tr.MarkRunning()
+	}
+	if run.Lost, err = capture.Lost(); err != nil {
+		return nil, err
+	}
+	for p, kinds := range run.Lost.Procs {
+		tr.MarkProcLost(p, kinds)
+	}
+	if run.Lost.Uncharged > 0 {
+		tr.MarkLost(fmt.Sprintf("lost %d events that could not be charged to a process", run.Lost.Uncharged))
+	}
+	run.Result = tr.Conclude()
+	run.Summary = tr.Summary()
+	return run, nil
+}
