@@ -75,9 +75,13 @@ type Tracker struct {
 	// global concern every output.
 	gaps   []*gapSource
 	global []*gapSource
+	// notOutputs are files that are never outputs (by dev and inode): the
+	// run's own standard output and error, which bonsai writes to itself.
+	notOutputs map[[2]uint64]bool
 	// Counts for the run's summary.
 	events    [len(kindNames)]uint64
 	processes int
+	cut       int
 }
 
 type proc struct {
@@ -246,6 +250,16 @@ func (t *Tracker) gap(g *gapSource) *gapSource {
 	return g
 }
 
+// NotOutput says the file with device dev (stat's encoding) and inode ino
+// is not an output, whoever writes it: `bonsai run` passes its standard
+// output and error, which it writes to after recording.
+func (t *Tracker) NotOutput(dev, ino uint64) {
+	if t.notOutputs == nil {
+		t.notOutputs = map[[2]uint64]bool{}
+	}
+	t.notOutputs[[2]uint64{dev, ino}] = true
+}
+
 // MarkLost records that the capture missed something it cannot charge to
 // a process: every output is then reported incomplete.
 func (t *Tracker) MarkLost(what string) {
@@ -302,6 +316,9 @@ func (t *Tracker) MarkRunning() {
 func (t *Tracker) Handle(ev *Event) {
 	if int(ev.Kind) < len(t.events) {
 		t.events[ev.Kind]++
+	}
+	if ev.Flags&(FlagCut|FlagUnread) != 0 {
+		t.cut++
 	}
 	switch ev.Kind {
 	case KindFork:
@@ -490,7 +507,8 @@ func (c *conclusion) isOutput(f *file) bool {
 }
 
 func (c *conclusion) check(f *file) bool {
-	if len(f.writers) == 0 || f.removed || f.path == "" || f.gap != nil || !isRegular(f.mode) || c.t.byPath[f.path] != f {
+	if len(f.writers) == 0 || f.removed || f.path == "" || f.gap != nil || !isRegular(f.mode) || c.t.byPath[f.path] != f ||
+		c.t.notOutputs[[2]uint64{f.id.Dev, f.id.Ino}] {
 		return false
 	}
 	// Only the inode is compared: the kernel's s_dev and stat's st_dev
@@ -709,11 +727,14 @@ func (t *Tracker) Size() (procs, files int) { return len(t.procs), len(t.files) 
 type Summary struct {
 	Processes int
 	Events    map[string]uint64
+	// CutPaths counts events whose path the kernel could not resolve
+	// (too deep, too long, a name it could not read).
+	CutPaths int
 }
 
 // Summary returns the counts of processes and events seen so far.
 func (t *Tracker) Summary() Summary {
-	s := Summary{Processes: t.processes, Events: map[string]uint64{}}
+	s := Summary{Processes: t.processes, Events: map[string]uint64{}, CutPaths: t.cut}
 	for _, k := range Kinds {
 		s.Events[k.String()] = t.events[k]
 	}

@@ -31,8 +31,8 @@ func runCommand() *cli.Command {
 			"outputs are signed as incomplete.\n\n" +
 			"--json prints one JSON document instead: 'outputs' (each with its record CID, the paths\n" +
 			"of the files it was made from, its program, and whether it is incomplete) and\n" +
-			"'summary' (command status, processes and events seen, events lost, gaps). CMD's own\n" +
-			"standard output then goes to standard error.",
+			"'summary' (command status, processes and events seen, paths the kernel could not\n" +
+			"resolve, events lost, gaps). CMD's own standard output then goes to standard error.",
 		SkipFlagParsing: true,
 		Action:          runRun,
 	}
@@ -66,7 +66,7 @@ func runRun(c *cli.Context) error {
 	if asJSON {
 		stdout = c.App.ErrWriter // standard output is the JSON document
 	}
-	run, err := captureRun(c.Context, args, path, stdout, c.App.ErrWriter)
+	run, err := captureRun(c.Context, args, path, stdout, c.App.ErrWriter, c.App.Writer, c.App.ErrWriter)
 	if err != nil {
 		return err
 	}
@@ -160,6 +160,7 @@ type runSummaryJSON struct {
 	Status    int               `json:"status"`
 	Processes int               `json:"processes"`
 	Events    map[string]uint64 `json:"events"`
+	CutPaths  int               `json:"cut_paths"`
 	Lost      map[string]uint64 `json:"lost"`
 	Gaps      []gapJSON         `json:"gaps"`
 }
@@ -184,6 +185,7 @@ func printRunJSON(w io.Writer, run *capturedRun, outs []node.Output) error {
 			Status:    run.Status,
 			Processes: run.Summary.Processes,
 			Events:    run.Summary.Events,
+			CutPaths:  run.Summary.CutPaths,
 			Lost:      map[string]uint64{},
 			Gaps:      make([]gapJSON, len(run.Result.Gaps)),
 		},

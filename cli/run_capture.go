@@ -30,8 +30,10 @@ type capturedRun struct {
 // under eBPF capture until every process of it has exited, and concludes
 // its outputs. One goroutine reads the ring buffer and feeds the tracker;
 // another waits for the command, then for its cgroup to empty, then
-// flushes the capture: every event of the run has then been read.
-func captureRun(ctx context.Context, argv []string, path string, stdout, stderr io.Writer) (*capturedRun, error) {
+// flushes the capture: every event of the run has then been read. The
+// files behind streams (bonsai's own standard output and error) are not
+// outputs: bonsai writes to them after recording.
+func captureRun(ctx context.Context, argv []string, path string, stdout, stderr io.Writer, streams ...io.Writer) (*capturedRun, error) {
 	// The capture first: without privileges it says which ones are missing.
 	capture, err := bpf.Open(bpf.Options{})
 	if err != nil {
@@ -85,6 +87,14 @@ func captureRun(ctx context.Context, argv []string, path string, stdout, stderr 
 	}()
 
 	tr := bpf.NewTracker()
+	for _, w := range streams {
+		if f, ok := w.(*os.File); ok {
+			var st syscall.Stat_t
+			if syscall.Fstat(int(f.Fd()), &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG {
+				tr.NotOutput(uint64(st.Dev), st.Ino)
+			}
+		}
+	}
 	malformed := false
 	for {
 		ev, err := capture.Read()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
@@ -40,10 +41,25 @@ func HashCode(name string) (uint64, error) {
 	return code, nil
 }
 
+// hashBufs are the copy buffers of HashReader: hashing thousands of small
+// files (a run's inputs and outputs) should not allocate one each.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
 // HashReader returns the content CID (CIDv1, codec raw) of everything r
 // yields, hashed with the multihash function code.
 func HashReader(r io.Reader, code uint64) (cid.Cid, error) {
-	sum, err := mh.SumStream(r, code, -1)
+	h, err := mh.GetHasher(code)
+	if err != nil {
+		return cid.Undef, err
+	}
+	buf := hashBufs.Get().(*[]byte)
+	defer hashBufs.Put(buf)
+	// Wrapped, so that io.CopyBuffer uses buf rather than a WriterTo's
+	// own allocation.
+	if _, err := io.CopyBuffer(struct{ io.Writer }{h}, struct{ io.Reader }{r}, *buf); err != nil {
+		return cid.Undef, err
+	}
+	sum, err := mh.Encode(h.Sum(nil), code)
 	if err != nil {
 		return cid.Undef, err
 	}

@@ -35,10 +35,10 @@ func TestWatch(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a"), []byte("watched input\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Absolute paths: a relative one is resolved through /proc/PID/cwd,
-	// which a short-lived process started with a directory of its own may
-	// take away before the daemon reads its events (see the tracker).
-	cmd := exec.CommandContext(ctx, "sh", "-c", "tr a-z A-Z < "+filepath.Join(dir, "a")+" > "+filepath.Join(dir, "b"))
+	// Relative paths in a process started in the directory: the kernel
+	// resolves them at the event, however soon the process exits.
+	cmd := exec.CommandContext(ctx, "sh", "-c", "tr a-z A-Z < a > b")
+	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

@@ -203,9 +203,14 @@ run_variant() {
     bonsai) cmd=("$BONSAI" --home "$H" run -- "${cmd[@]}") ;;
     strace) cmd=(strace -f -qq -o /dev/null "${cmd[@]}") ;;
   esac
+  # GNU time: CPU seconds (user + system) of the whole process tree, the
+  # capture's kernel programs included (they run in the traced tasks).
+  local tv=$TMP/$case-$v-$rep.time
   t0=$(now)
-  (cd "$dir" && exec "${cmd[@]}") >"$out" 2>"$err" </dev/null || rc=$?
+  (cd "$dir" && exec /usr/bin/time -f '%U %S' -o "$tv" "${cmd[@]}") >"$out" 2>"$err" </dev/null || rc=$?
   dt=$(elapsed "$t0")
+  local cpu
+  cpu=$(awk 'NR == 1 { printf "%.2f", $1 + $2 }' "$tv" 2>/dev/null)
   if [ "$v" = bonsai ]; then
     local want=$BUILD_OUTPUTS
     [ "$case" = copy ] && want=$NCOPY
@@ -216,7 +221,7 @@ run_variant() {
     sed -n 1,20p "$err" >&2
     die "$case/$v failed (exit $rc)"
   fi
-  echo "$case $v $rep $dt" >>"$RAW"
+  echo "$case $v $rep $dt ${cpu:-nan}" >>"$RAW"
 }
 
 VARIANTS=(plain bonsai)
@@ -232,6 +237,7 @@ interleave() { # interleave CASE: REPS rounds, the order rotating
   done
 }
 med() { awk -v c="$1" -v v="$2" '$1 == c && $2 == v { print $4 }' "$RAW" | median; }
+medcpu() { awk -v c="$1" -v v="$2" '$1 == c && $2 == v && $5 != "" { print $5 }' "$RAW" | median; }
 
 echo "bench-capture: $REPS interleaved repetitions per variant; raw times in $RAW" >&2
 # Warm-up, untimed: the page cache for the compiler and the sources, and
@@ -282,7 +288,7 @@ RO_SCRIPT='for k in 1 2 3 4; do cat src/p$k/* >/dev/null & done; wait'
 count_events() {
   local script=$1 res=$2 probe=$TMP/probe ready=$TMP/ready ev=$TMP/events.jsonl wpid epid s0 s1 i
   rm -rf "$E/dst" "$ready" && : >"$probe"
-  (cd "$E" && exec sh -c 'while [ ! -e "$1" ]; do : <"$0"; done; exec sh -c "$2"' "$probe" "$ready" "$script") </dev/null &
+  (cd "$E" && exec sh -c 'while [ ! -e "$1" ]; do read x <"$0" || :; done; exec sh -c "$2"' "$probe" "$ready" "$script") </dev/null &
   wpid=$!
   bg_pids+=("$wpid")
   timeout 600 "$BONSAI" events --json --pid "$wpid" >"$ev" 2>"$TMP/events.err" &
@@ -381,11 +387,14 @@ rw_rw=$(kinds "$TMP/rw.kinds" 5 6) rw_all=$(kinds "$TMP/rw.kinds" 1 2 3 4 5 6 7 
 
 # ---------------------------------------------------------------------------
 row() { # row LABEL CASE
-  local p b s
+  local p b s pc bc sc
   p=$(med "$2" plain) b=$(med "$2" bonsai) s=$(med "$2" strace)
-  awk -v l="$1" -v p="$p" -v b="$b" -v s="$s" 'BEGIN {
-    printf "  %-27s plain %6.2f s  bonsai %6.2f s (%+.1f%%, x%.3f)", l, p, b, (b / p - 1) * 100, b / p
-    if (s != "nan") printf "  strace %6.2f s (%+.1f%%, x%.2f)", s, (s / p - 1) * 100, s / p
+  pc=$(medcpu "$2" plain) bc=$(medcpu "$2" bonsai) sc=$(medcpu "$2" strace)
+  awk -v l="$1" -v p="$p" -v b="$b" -v s="$s" -v pc="$pc" -v bc="$bc" -v sc="$sc" 'BEGIN {
+    printf "  %-27s wall: plain %6.2f s  bonsai %6.2f s (%+.1f%%)", l, p, b, (b / p - 1) * 100
+    if (s != "nan") printf "  strace %6.2f s (x%.2f)", s, s / p
+    printf "\n  %-27s cpu:  plain %6.2f s  bonsai %6.2f s (%+.1f%%)", "", pc, bc, (bc / pc - 1) * 100
+    if (sc != "nan") printf "  strace %6.2f s (x%.2f)", sc, sc / pc
     printf "\n" }'
 }
 rate() { awk -v n="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.0f", n / t; else printf "n/a" }'; }
@@ -396,7 +405,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 lostword() { echo "${1:-0}"; }
 
 echo
-echo "## Capture overhead (median of $REPS, interleaved; ratios to plain)"
+echo "## Capture overhead (median of $REPS, interleaved; wall time, and CPU time user+system of the whole tree)"
 row "zstd ($REAL_OUTPUTS outputs) make -j2:" real
 row "build $NMOD files make -j2:" build
 row "copy loop $NCOPY files:" copy
