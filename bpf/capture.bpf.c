@@ -5,10 +5,9 @@
 // Kernel side of lineage capture (DESIGN.md section 5).
 //
 // Programs: tp_btf/sched_process_{fork,exec,exit} for the process table and
-// one tp_btf program on each of sys_enter and sys_exit that switches on the
-// x86_64 syscall number. Everything that can be decided from the syscall's
-// result is handled at sys_exit (the arguments are still in pt_regs there);
-// only close(2) needs sys_enter, to see the file before the fd goes away.
+// one tp_btf program on sys_exit that switches on the x86_64 syscall number
+// (the arguments are still in pt_regs there). Nothing runs at sys_enter:
+// a hook there would cost every syscall of the machine.
 //
 // Identities never repeat. A process is (tgid, start time of its thread
 // group leader); a file is (device, inode, i_generation), and an open that
@@ -22,8 +21,13 @@
 //
 // Every event is about a task in scope: its cgroup v2 id is in
 // scope_cgroups, its tgid is in tracked (descendants of scoped tasks), or
-// cfg_all is set. Read, write and truncate events are aggregated in the LRU
-// map seen: one event per (process, file, direction).
+// cfg_all is set. Read and truncate events are aggregated in the LRU map
+// seen: one event per (process, file, kind). A Write is reported again
+// only when its process has read a new file since its last Write of that
+// file (a write epoch, counted in epochs): what an output is made from is
+// then told by the reads before each of its Writes, with no close(2) hook.
+// With cfg_skip_system, a read of a file under a system prefix
+// (sys_prefixes) that no process in scope wrote (written) is not reported.
 //
 // Records on the ring buffer are a struct ev_hdr followed by up to four
 // strings whose lengths are in len[] (no terminating NULs; decoded in
@@ -48,7 +52,6 @@ enum {
 	KIND_CREATE,
 	KIND_READ,
 	KIND_WRITE,
-	KIND_CLOSE,
 	KIND_RENAME,
 	KIND_UNLINK,
 	KIND_TRUNCATE,
@@ -70,6 +73,7 @@ enum {
 #define STR_MAX 4096		// one string (PATH_MAX)
 #define STRS_MAX (4 * STR_MAX)	// all strings of a record
 #define WAKE_BYTES (1 << 20)	// wake the reader past this much unread data
+#define MAX_PREFIXES 16		// system path prefixes
 
 #define AT_FDCWD_ -100
 #define TS_COMPAT_ 0x0002
@@ -90,7 +94,6 @@ enum {
 #define NR_read 0
 #define NR_write 1
 #define NR_open 2
-#define NR_close 3
 #define NR_mmap 9
 #define NR_pread64 17
 #define NR_pwrite64 18
@@ -171,13 +174,12 @@ struct proc_key {
 	__u64 start;
 };
 
-// A close(2) in flight: the file it closes, seen at sys_enter.
-struct closing {
-	__u64 dev;
-	__u64 ino;
-	__u32 gen;
-	__u32 mode;
-	__s32 fd;
+// A path prefix, as two little-endian words and their masks (filled in by
+// the loader from bpf.SystemPrefixes).
+struct prefix {
+	__u64 word[2];
+	__u64 mask[2];
+	__u32 len;
 	__u32 pad;
 };
 
@@ -189,7 +191,15 @@ struct file_id {
 	__u32 nlink;
 };
 
+struct file_key {
+	__u64 dev;
+	__u64 ino;
+	__u32 gen;
+	__u32 pad;
+};
+
 const volatile __u32 cfg_all = 0;
+const volatile __u32 cfg_skip_system = 0;
 
 // Unused; keeps struct ev_hdr in the BTF so that bpf2go emits its Go twin
 // (captureEvHdr), against which a test checks the decoder's offsets.
@@ -221,26 +231,48 @@ struct {
 	__type(value, __u8);
 } scope_cgroups SEC(".maps");
 
+// Maps that need no entry for most of their keys are allocated as they
+// fill (BPF_F_NO_PREALLOC): preallocating them is most of a load's cost.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, __u8);
 } tracked SEC(".maps");
 
+// Value: for a Write, the write epoch of its process when it was reported.
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct seen_key);
-	__type(value, __u8);
+	__type(value, __u64);
 } seen SEC(".maps");
 
+// Per process: how many files it has been reported reading. Not an LRU: a
+// forgotten epoch would hide a Write. Deleted at exit.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
-	__type(value, struct closing);
-} closings SEC(".maps");
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct proc_key);
+	__type(value, __u64);
+} epochs SEC(".maps");
+
+// Files a process in scope wrote (reads of them are always reported).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct file_key);
+	__type(value, __u8);
+} written SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_PREFIXES);
+	__type(key, __u32);
+	__type(value, struct prefix);
+} sys_prefixes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -253,6 +285,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct proc_key);
 	__type(value, __u64);
 } gaps SEC(".maps");
@@ -549,8 +582,40 @@ static __always_inline void add_file_path(struct file *f, struct file_id *id)
 	add_kpath((__u64)BPF_CORE_READ(f, f_path.dentry), (__u64)BPF_CORE_READ(f, f_path.mnt), 0);
 }
 
-// Emit one aggregated Read/Write/Truncate for fd, unless this process has
-// already been reported for that file and direction.
+// system_path reports whether the path in string slot 0 starts with one
+// of sys_prefixes.
+struct prefix_ctx {
+	__u64 w0;
+	__u64 w1;
+	__u32 len;
+	__u32 hit;
+};
+
+static long match_prefix(__u64 i, struct prefix_ctx *c)
+{
+	__u32 k = i;
+	struct prefix *p = bpf_map_lookup_elem(&sys_prefixes, &k);
+	if (!p || p->len == 0)
+		return 1; // the list ends
+	if (p->len <= c->len && (c->w0 & p->mask[0]) == p->word[0] && (c->w1 & p->mask[1]) == p->word[1]) {
+		c->hit = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline bool system_path(struct scratch *s)
+{
+	struct prefix_ctx c = {.len = s->h.len[0]};
+	__builtin_memcpy(&c.w0, &s->buf[0], 8);
+	__builtin_memcpy(&c.w1, &s->buf[8], 8);
+	bpf_loop(MAX_PREFIXES, match_prefix, &c, 0);
+	return c.hit;
+}
+
+// Emit an aggregated Read, Write or Truncate for fd: a Read or Truncate
+// once per process and file; a Write once per write epoch of its process
+// (again after the process has read a new file).
 __noinline int emit_io(__u64 task_addr, __u32 tgid, __s32 fd, __u32 kind)
 {
 	struct task_struct *task = (struct task_struct *)task_addr;
@@ -560,6 +625,7 @@ __noinline int emit_io(__u64 task_addr, __u32 tgid, __s32 fd, __u32 kind)
 		return 0;
 
 	__u64 start = leader_start(task);
+	struct proc_key pk = {.tgid = tgid, .start = start};
 	struct seen_key key = {};
 	key.tgid = tgid;
 	key.kind = kind;
@@ -567,36 +633,51 @@ __noinline int emit_io(__u64 task_addr, __u32 tgid, __s32 fd, __u32 kind)
 	key.dev = id.dev;
 	key.ino = id.ino;
 	key.gen = id.gen;
-	__u8 one = 1;
-	long err = bpf_map_update_elem(&seen, &key, &one, BPF_NOEXIST);
-	if (err == -EEXIST_)
-		return 0; // already reported
-	// Any other failure to remember it: report it now (and again later)
-	// rather than never.
+	__u64 epoch = 0;
+	if (kind == KIND_WRITE) {
+		__u64 *e = bpf_map_lookup_elem(&epochs, &pk);
+		if (e)
+			epoch = *e;
+	}
+	__u64 *last = bpf_map_lookup_elem(&seen, &key);
+	if (last && (kind != KIND_WRITE || *last == epoch))
+		return 0; // already reported (a Write: nothing new read since)
 
 	struct scratch *s = begin(kind, tgid, start);
 	if (!s)
 		return 0;
 	set_file(s, &id);
 	add_file_path(f, &id);
-	if (submit(s) && err == 0)
-		bpf_map_delete_elem(&seen, &key); // let a later call try again
+	struct file_key fk = {.dev = id.dev, .ino = id.ino, .gen = id.gen};
+	if (kind == KIND_READ && cfg_skip_system && !(s->h.flags & EVF_CUT) && system_path(s) &&
+	    !bpf_map_lookup_elem(&written, &fk)) {
+		// A system file nothing in scope wrote: not an input worth an
+		// edge. Remembered, so the walk is not done again.
+		bpf_map_update_elem(&seen, &key, &epoch, BPF_ANY);
+		return 0;
+	}
+	if (submit(s))
+		return 0; // charged to the process; a later call tries again
+	if (last)
+		*last = epoch;
+	else
+		bpf_map_update_elem(&seen, &key, &epoch, BPF_ANY);
+	if (kind == KIND_READ) {
+		__u64 *e = bpf_map_lookup_elem(&epochs, &pk);
+		if (e) {
+			__sync_fetch_and_add(e, 1);
+		} else {
+			__u64 one = 1;
+			if (bpf_map_update_elem(&epochs, &pk, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(&epochs, &pk))
+				// Its Writes can no longer be told apart by what
+				// was read before them: as good as lost reads.
+				charge_lost(KIND_READ, tgid, start);
+		}
+	} else {
+		__u8 one = 1;
+		bpf_map_update_elem(&written, &fk, &one, BPF_ANY);
+	}
 	return 0;
-}
-
-static __always_inline bool file_written(__u32 tgid, __u64 start, struct file_id *id)
-{
-	struct seen_key key = {};
-	key.tgid = tgid;
-	key.kind = KIND_WRITE;
-	key.start = start;
-	key.dev = id->dev;
-	key.ino = id->ino;
-	key.gen = id->gen;
-	if (bpf_map_lookup_elem(&seen, &key))
-		return true;
-	key.kind = KIND_TRUNCATE;
-	return bpf_map_lookup_elem(&seen, &key) != NULL;
 }
 
 // emit_create reports an open that created its file: the inode is new,
@@ -683,48 +764,12 @@ static __always_inline bool compat_task(struct task_struct *task)
 	return (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT_) != 0;
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
-{
-	if (id != NR_close)
-		return 0;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-	if (!in_scope(tgid))
-		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	if (compat_task(task))
-		return 0;
-
-	int fd = (int)BPF_CORE_READ(regs, di);
-	struct file *f = fd_file(task, fd);
-	struct file_id fid = {};
-	if (!file_ident(f, &fid))
-		return 0;
-	// A close ends a write session only if the descriptor could write,
-	// and only for a file the process wrote.
-	if (!(BPF_CORE_READ(f, f_mode) & FMODE_WRITE_) || !file_written(tgid, leader_start(task), &fid)) {
-		bpf_map_delete_elem(&closings, &pid_tgid); // nothing stale
-		return 0;
-	}
-	struct closing c = {
-		.dev = fid.dev,
-		.ino = fid.ino,
-		.gen = fid.gen,
-		.mode = fid.mode,
-		.fd = fd,
-	};
-	bpf_map_update_elem(&closings, &pid_tgid, &c, BPF_ANY);
-	return 0;
-}
-
 static __always_inline bool interesting_exit(long nr)
 {
 	switch (nr) {
 	case NR_read:
 	case NR_write:
 	case NR_open:
-	case NR_close:
 	case NR_mmap:
 	case NR_pread64:
 	case NR_pwrite64:
@@ -759,42 +804,13 @@ static __always_inline bool interesting_exit(long nr)
 	return false;
 }
 
-static __always_inline int on_close_exit(struct pt_regs *regs, __u64 pid_tgid)
-{
-	// Only a close that sys_enter decided to report has an entry.
-	struct closing *c = bpf_map_lookup_elem(&closings, &pid_tgid);
-	if (!c)
-		return 0;
-	if (c->fd != (int)BPF_CORE_READ(regs, di)) {
-		// Stale: left by a sys_enter whose sys_exit we missed.
-		bpf_map_delete_elem(&closings, &pid_tgid);
-		return 0;
-	}
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct scratch *s = begin(KIND_CLOSE, pid_tgid >> 32, leader_start(task));
-	if (s) {
-		s->h.dev = c->dev;
-		s->h.ino = c->ino;
-		s->h.gen = c->gen;
-		s->h.mode = c->mode;
-		submit(s);
-	}
-	bpf_map_delete_elem(&closings, &pid_tgid);
-	return 0;
-}
-
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
 	long nr = BPF_CORE_READ(regs, orig_ax);
 	if (!interesting_exit(nr))
 		return 0;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-
-	if (nr == NR_close)
-		return on_close_exit(regs, pid_tgid);
-
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!in_scope(tgid))
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -974,8 +990,10 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	if (!in_scope(tgid))
 		return 0;
 	bpf_map_delete_elem(&tracked, &tgid);
+	struct proc_key pk = {.tgid = tgid, .start = leader_start(p)};
+	bpf_map_delete_elem(&epochs, &pk);
 
-	struct scratch *s = begin(KIND_EXIT, tgid, leader_start(p));
+	struct scratch *s = begin(KIND_EXIT, tgid, pk.start);
 	if (s)
 		submit(s);
 	return 0;

@@ -3,6 +3,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -45,13 +46,16 @@ func Open(opts Options) (*Capture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bpf: %w", err)
 	}
-	if opts.All {
-		v, ok := spec.Variables[captureVarCfgAll]
+	for name, on := range map[string]bool{captureVarCfgAll: opts.All, captureVarCfgSkipSystem: opts.SkipSystemReads} {
+		if !on {
+			continue
+		}
+		v, ok := spec.Variables[name]
 		if !ok {
-			return nil, fmt.Errorf("bpf: variable %s missing from the object", captureVarCfgAll)
+			return nil, fmt.Errorf("bpf: variable %s missing from the object", name)
 		}
 		if err := v.Set(uint32(1)); err != nil {
-			return nil, fmt.Errorf("bpf: set %s: %w", captureVarCfgAll, err)
+			return nil, fmt.Errorf("bpf: set %s: %w", name, err)
 		}
 	}
 
@@ -71,6 +75,16 @@ func Open(opts Options) (*Capture, error) {
 			return nil, fmt.Errorf("bpf: scope pid %d: %w", pid, err)
 		}
 	}
+	for i, pre := range SystemPrefixes {
+		p, err := kernelPrefix(pre)
+		if err == nil {
+			err = c.objs.SysPrefixes.Put(uint32(i), p)
+		}
+		if err != nil {
+			c.objs.Close()
+			return nil, fmt.Errorf("bpf: system prefix %q: %w", pre, err)
+		}
+	}
 
 	// The reader first, so that nothing the programs emit goes unread.
 	c.rd, err = ringbuf.NewReader(c.objs.Events)
@@ -86,13 +100,10 @@ func Open(opts Options) (*Capture, error) {
 		name string
 		prog *ebpf.Program
 	}{
-		// sys_exit before sys_enter: a close(2) seen entering is then
-		// always seen leaving.
 		{"sched_process_fork", c.objs.OnFork},
 		{"sched_process_exec", c.objs.OnExec},
 		{"sched_process_exit", c.objs.OnExit},
 		{"sys_exit", c.objs.OnSysExit},
-		{"sys_enter", c.objs.OnSysEnter},
 	} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p.prog})
 		if err != nil {
@@ -236,6 +247,48 @@ func (c *Capture) Lost() (Losses, error) {
 	}
 	return l, nil
 }
+
+// RunTime is the CPU time the capture's kernel programs have spent since
+// Open, counted only while the kernel's BPF statistics are on (sysctl
+// kernel.bpf_stats_enabled=1); zero otherwise.
+func (c *Capture) RunTime() (time.Duration, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return 0, c.errClosed()
+	}
+	var total time.Duration
+	for _, p := range []*ebpf.Program{c.objs.OnFork, c.objs.OnExec, c.objs.OnExit, c.objs.OnSysExit} {
+		st, err := p.Stats()
+		if err != nil {
+			return 0, fmt.Errorf("bpf: program statistics: %w", err)
+		}
+		total += st.Runtime
+	}
+	return total, nil
+}
+
+// kernelPrefix is pre as the kernel program compares it: its first 16
+// bytes as two little-endian words, with masks for its length.
+func kernelPrefix(pre string) (capturePrefix, error) {
+	if len(SystemPrefixes) > maxPrefixes || len(pre) == 0 || len(pre) > 16 {
+		return capturePrefix{}, fmt.Errorf("at most %d prefixes of 1 to 16 bytes", maxPrefixes)
+	}
+	var b, m [16]byte
+	copy(b[:], pre)
+	for i := range pre {
+		m[i] = 0xff
+	}
+	le := binary.LittleEndian
+	return capturePrefix{
+		Word: [2]uint64{le.Uint64(b[:8]), le.Uint64(b[8:])},
+		Mask: [2]uint64{le.Uint64(m[:8]), le.Uint64(m[8:])},
+		Len:  uint32(len(pre)),
+	}, nil
+}
+
+// maxPrefixes is MAX_PREFIXES in capture.bpf.c.
+const maxPrefixes = 16
 
 // ForgetLosses drops processes from the kernel's table of processes with
 // losses, once they have been accounted for (continuous capture).

@@ -2,7 +2,10 @@
 
 package bpf
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Capture is unavailable on this platform: Open returns ErrNotSupported.
 // (The programs use x86_64 syscall numbers and registers.)
@@ -29,6 +32,9 @@ func (c *Capture) Flush() error { return errPlatform() }
 
 // Lost returns an error wrapping ErrNotSupported.
 func (c *Capture) Lost() (Losses, error) { return Losses{}, errPlatform() }
+
+// RunTime returns an error wrapping ErrNotSupported.
+func (c *Capture) RunTime() (time.Duration, error) { return 0, errPlatform() }
 
 // ForgetLosses returns an error wrapping ErrNotSupported.
 func (c *Capture) ForgetLosses([]ProcID) error { return errPlatform() }

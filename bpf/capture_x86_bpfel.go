@@ -13,16 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type captureClosing struct {
-	_    structs.HostLayout
-	Dev  uint64
-	Ino  uint64
-	Gen  uint32
-	Mode uint32
-	Fd   int32
-	Pad  uint32
-}
-
 type captureEvHdr struct {
 	_          structs.HostLayout
 	Kind       uint32
@@ -41,6 +31,22 @@ type captureEvHdr struct {
 	Len        [4]uint16
 	Pad        uint32
 	Time       uint64
+}
+
+type captureFileKey struct {
+	_   structs.HostLayout
+	Dev uint64
+	Ino uint64
+	Gen uint32
+	Pad uint32
+}
+
+type capturePrefix struct {
+	_    structs.HostLayout
+	Word [2]uint64
+	Mask [2]uint64
+	Len  uint32
+	Pad  uint32
 }
 
 type captureProcKey struct {
@@ -77,22 +83,24 @@ type captureWalk struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	captureMapClosings     = "closings"
-	captureMapEvents       = "events"
-	captureMapGaps         = "gaps"
-	captureMapLost         = "lost"
-	captureMapScopeCgroups = "scope_cgroups"
-	captureMapScratches    = "scratches"
-	captureMapSeen         = "seen"
-	captureMapTracked      = "tracked"
-	captureMapWalks        = "walks"
-	captureProgOnExec      = "on_exec"
-	captureProgOnExit      = "on_exit"
-	captureProgOnFork      = "on_fork"
-	captureProgOnSysEnter  = "on_sys_enter"
-	captureProgOnSysExit   = "on_sys_exit"
-	captureVarCfgAll       = "cfg_all"
-	captureVarEvHdrBtf     = "ev_hdr_btf"
+	captureMapEpochs        = "epochs"
+	captureMapEvents        = "events"
+	captureMapGaps          = "gaps"
+	captureMapLost          = "lost"
+	captureMapScopeCgroups  = "scope_cgroups"
+	captureMapScratches     = "scratches"
+	captureMapSeen          = "seen"
+	captureMapSysPrefixes   = "sys_prefixes"
+	captureMapTracked       = "tracked"
+	captureMapWalks         = "walks"
+	captureMapWritten       = "written"
+	captureProgOnExec       = "on_exec"
+	captureProgOnExit       = "on_exit"
+	captureProgOnFork       = "on_fork"
+	captureProgOnSysExit    = "on_sys_exit"
+	captureVarCfgAll        = "cfg_all"
+	captureVarCfgSkipSystem = "cfg_skip_system"
+	captureVarEvHdrBtf      = "ev_hdr_btf"
 )
 
 // loadCapture returns the embedded CollectionSpec for capture.
@@ -137,34 +145,36 @@ type captureSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type captureProgramSpecs struct {
-	OnExec     *ebpf.ProgramSpec `ebpf:"on_exec"`
-	OnExit     *ebpf.ProgramSpec `ebpf:"on_exit"`
-	OnFork     *ebpf.ProgramSpec `ebpf:"on_fork"`
-	OnSysEnter *ebpf.ProgramSpec `ebpf:"on_sys_enter"`
-	OnSysExit  *ebpf.ProgramSpec `ebpf:"on_sys_exit"`
+	OnExec    *ebpf.ProgramSpec `ebpf:"on_exec"`
+	OnExit    *ebpf.ProgramSpec `ebpf:"on_exit"`
+	OnFork    *ebpf.ProgramSpec `ebpf:"on_fork"`
+	OnSysExit *ebpf.ProgramSpec `ebpf:"on_sys_exit"`
 }
 
 // captureMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type captureMapSpecs struct {
-	Closings     *ebpf.MapSpec `ebpf:"closings"`
+	Epochs       *ebpf.MapSpec `ebpf:"epochs"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Gaps         *ebpf.MapSpec `ebpf:"gaps"`
 	Lost         *ebpf.MapSpec `ebpf:"lost"`
 	ScopeCgroups *ebpf.MapSpec `ebpf:"scope_cgroups"`
 	Scratches    *ebpf.MapSpec `ebpf:"scratches"`
 	Seen         *ebpf.MapSpec `ebpf:"seen"`
+	SysPrefixes  *ebpf.MapSpec `ebpf:"sys_prefixes"`
 	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
 	Walks        *ebpf.MapSpec `ebpf:"walks"`
+	Written      *ebpf.MapSpec `ebpf:"written"`
 }
 
 // captureVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type captureVariableSpecs struct {
-	CfgAll   *ebpf.VariableSpec `ebpf:"cfg_all"`
-	EvHdrBtf *ebpf.VariableSpec `ebpf:"ev_hdr_btf"`
+	CfgAll        *ebpf.VariableSpec `ebpf:"cfg_all"`
+	CfgSkipSystem *ebpf.VariableSpec `ebpf:"cfg_skip_system"`
+	EvHdrBtf      *ebpf.VariableSpec `ebpf:"ev_hdr_btf"`
 }
 
 // captureObjects contains all objects after they have been loaded into the kernel.
@@ -187,28 +197,32 @@ func (o *captureObjects) Close() error {
 //
 // It can be passed to loadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type captureMaps struct {
-	Closings     *ebpf.Map `ebpf:"closings"`
+	Epochs       *ebpf.Map `ebpf:"epochs"`
 	Events       *ebpf.Map `ebpf:"events"`
 	Gaps         *ebpf.Map `ebpf:"gaps"`
 	Lost         *ebpf.Map `ebpf:"lost"`
 	ScopeCgroups *ebpf.Map `ebpf:"scope_cgroups"`
 	Scratches    *ebpf.Map `ebpf:"scratches"`
 	Seen         *ebpf.Map `ebpf:"seen"`
+	SysPrefixes  *ebpf.Map `ebpf:"sys_prefixes"`
 	Tracked      *ebpf.Map `ebpf:"tracked"`
 	Walks        *ebpf.Map `ebpf:"walks"`
+	Written      *ebpf.Map `ebpf:"written"`
 }
 
 func (m *captureMaps) Close() error {
 	return _CaptureClose(
-		m.Closings,
+		m.Epochs,
 		m.Events,
 		m.Gaps,
 		m.Lost,
 		m.ScopeCgroups,
 		m.Scratches,
 		m.Seen,
+		m.SysPrefixes,
 		m.Tracked,
 		m.Walks,
+		m.Written,
 	)
 }
 
@@ -216,19 +230,19 @@ func (m *captureMaps) Close() error {
 //
 // It can be passed to loadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type captureVariables struct {
-	CfgAll   *ebpf.Variable `ebpf:"cfg_all"`
-	EvHdrBtf *ebpf.Variable `ebpf:"ev_hdr_btf"`
+	CfgAll        *ebpf.Variable `ebpf:"cfg_all"`
+	CfgSkipSystem *ebpf.Variable `ebpf:"cfg_skip_system"`
+	EvHdrBtf      *ebpf.Variable `ebpf:"ev_hdr_btf"`
 }
 
 // capturePrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type capturePrograms struct {
-	OnExec     *ebpf.Program `ebpf:"on_exec"`
-	OnExit     *ebpf.Program `ebpf:"on_exit"`
-	OnFork     *ebpf.Program `ebpf:"on_fork"`
-	OnSysEnter *ebpf.Program `ebpf:"on_sys_enter"`
-	OnSysExit  *ebpf.Program `ebpf:"on_sys_exit"`
+	OnExec    *ebpf.Program `ebpf:"on_exec"`
+	OnExit    *ebpf.Program `ebpf:"on_exit"`
+	OnFork    *ebpf.Program `ebpf:"on_fork"`
+	OnSysExit *ebpf.Program `ebpf:"on_sys_exit"`
 }
 
 func (p *capturePrograms) Close() error {
@@ -236,7 +250,6 @@ func (p *capturePrograms) Close() error {
 		p.OnExec,
 		p.OnExit,
 		p.OnFork,
-		p.OnSysEnter,
 		p.OnSysExit,
 	)
 }

@@ -17,14 +17,13 @@ const (
 	KindCreate
 	KindRead
 	KindWrite
-	KindClose
 	KindRename
 	KindUnlink
 	KindTruncate
 )
 
 // Kinds lists every Kind, in order.
-var Kinds = []Kind{KindExec, KindFork, KindExit, KindCreate, KindRead, KindWrite, KindClose, KindRename, KindUnlink, KindTruncate}
+var Kinds = []Kind{KindExec, KindFork, KindExit, KindCreate, KindRead, KindWrite, KindRename, KindUnlink, KindTruncate}
 
 var kindNames = [...]string{
 	KindExec:     "exec",
@@ -33,7 +32,6 @@ var kindNames = [...]string{
 	KindCreate:   "create",
 	KindRead:     "read",
 	KindWrite:    "write",
-	KindClose:    "close",
 	KindRename:   "rename",
 	KindUnlink:   "unlink",
 	KindTruncate: "truncate",
@@ -79,18 +77,19 @@ type FileID struct {
 
 // Event is one observation of a process in scope.
 //
-// Read, Write and Truncate (with a file) are aggregated in the kernel: at most
-// one per process, file and kind, however many syscalls did it (a process
-// that closes a file and writes it again yields no second Write; its Closes
-// of written files are all reported). A process here is a thread group
-// during its lifetime (exec keeps it).
+// Read and Truncate are aggregated in the kernel: at most one per process,
+// file and kind, however many syscalls did it. A Write is reported once per
+// write epoch: again only after its process has been reported reading a
+// new file, so the reads before each Write of a file are what it may be
+// made from. A process here is a thread group during its lifetime (exec
+// keeps it).
 type Event struct {
 	Kind Kind
 	// Proc is the process the event is about (Fork: the parent).
 	Proc ProcID
 	// Child is, for Fork, the new process.
 	Child ProcID
-	// File identifies the file: Create, Read, Write, Close, Truncate;
+	// File identifies the file: Create, Read, Write, Truncate;
 	// Exec: the executable. Dev is in the encoding of stat(2)'s st_dev.
 	// Zero for Rename and Unlink (they name paths).
 	File FileID
@@ -144,6 +143,10 @@ var ErrPermission = errors.New("eBPF capture needs privileges: run as root or wi
 // Options selects what a Capture observes. A process is in scope if any
 // applies; children forked by a process in scope are in scope too.
 type Options struct {
+	// SkipSystemReads leaves out, in the kernel, reads of files under
+	// SystemPrefixes that no process in scope wrote: the Tracker ignores
+	// them as inputs anyway, and they are most of a build's reads.
+	SkipSystemReads bool
 	// All observes every process on the machine.
 	All bool
 	// Cgroups are cgroup v2 ids (see CgroupID) whose processes are in scope.

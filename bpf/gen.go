@@ -4,5 +4,5 @@ package bpf
 // libbpf-dev), then record the sources' hashes for generate_test.go.
 // `make generate` runs this. vmlinux.h comes from
 // `bpftool btf dump file /sys/kernel/btf/vmlinux format c`.
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -target amd64 -tags linux -type ev_hdr capture capture.bpf.c -- -I. -O2 -g -Wall -Werror
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -target amd64 -tags linux -type ev_hdr -type prefix capture capture.bpf.c -- -I. -O2 -g -Wall -Werror
 //go:generate sh -c "sha256sum capture.bpf.c vmlinux.h gen.go > capture.bpf.c.sha256"

@@ -100,13 +100,12 @@ type proc struct {
 	// cgroup), and its exit will never be seen.
 	inScope bool
 	// snap holds, per written file, the windows of its history read
-	// before each close of it (each since the previous close of any file
-	// it wrote): two numbers a close, so a close costs nothing however
-	// much was read.
+	// before each Write of it (each since its previous Write of any file):
+	// two numbers a Write, however much was read.
 	snap map[*file][][2]int
-	// lastClose is the length of its history at its last close of a file
-	// it wrote: what it read since is what its next output is made from.
-	lastClose int
+	// lastWrite is the length of its history at its last Write: what it
+	// read since is what its next output is made from.
+	lastWrite int
 	// gap: what the capture missed about this process (nil: nothing).
 	gap *gapSource
 }
@@ -151,10 +150,15 @@ func regularIno(path string) (uint64, bool) {
 	return id.Ino, ok
 }
 
-// SystemPath reports paths that belong to the system rather than to the
-// work being traced: programs and libraries, configuration, kernel files.
+// SystemPrefixes are where the system's own files live (programs and
+// libraries, configuration, kernel files): a file under one, unless
+// written in scope, is not an input worth a lineage edge. At most 16, each
+// at most 16 bytes (the kernel program compares them).
+var SystemPrefixes = []string{"/usr/", "/lib/", "/lib64/", "/bin/", "/sbin/", "/etc/", "/proc/", "/sys/", "/dev/", "/run/", "/var/cache/", "/var/lib/"}
+
+// SystemPath reports paths under SystemPrefixes.
 func SystemPath(p string) bool {
-	for _, pre := range []string{"/usr/", "/lib/", "/lib64/", "/bin/", "/sbin/", "/etc/", "/proc/", "/sys/", "/dev/", "/run/", "/var/cache/", "/var/lib/"} {
+	for _, pre := range SystemPrefixes {
 		if strings.HasPrefix(p, pre) {
 			return true
 		}
@@ -268,21 +272,19 @@ func (t *Tracker) MarkLost(what string) {
 
 // MarkProcLost records that the capture lost events of kinds ks of a
 // process (see Capture.Lost). Lost reads, forks and execs concern what
-// the process and its descendants made; lost closes what it made; lost
-// exits nothing made (the process is taken as exited); lost events of the
-// file table (creates, writes, renames, unlinks) could concern any file,
-// and so every output.
+// the process and its descendants made; lost exits nothing made (the
+// process is taken as exited); lost events of the file table (creates,
+// writes, renames, unlinks, truncates) could concern any file, and so
+// every output.
 func (t *Tracker) MarkProcLost(id ProcID, ks []Kind) {
 	p := t.proc(id)
-	var inherit, own, table bool
+	var inherit, table bool
 	var names []string
 	for _, k := range ks {
 		names = append(names, k.String())
 		switch k {
 		case KindRead, KindFork, KindExec:
 			inherit = true
-		case KindClose:
-			own = true
 		case KindExit:
 			p.exited = true
 		default:
@@ -293,8 +295,8 @@ func (t *Tracker) MarkProcLost(id ProcID, ks []Kind) {
 	switch {
 	case table:
 		t.global = append(t.global, t.gap(g))
-	case inherit || own:
-		if p.gap == nil || (inherit && !p.gap.inherit) {
+	case inherit:
+		if p.gap == nil || !p.gap.inherit {
 			p.gap = t.gap(g)
 		}
 	default:
@@ -355,18 +357,12 @@ func (t *Tracker) Handle(ev *Event) {
 			f.writers = append(f.writers, p)
 		}
 		t.written[f] = struct{}{}
-	case KindClose:
-		p := t.proc(ev.Proc)
-		f := t.files[ev.File]
-		if f == nil {
-			return
-		}
 		if p.snap == nil {
 			p.snap = map[*file][][2]int{}
 		}
 		n := p.len()
-		p.snap[f] = append(p.snap[f], [2]int{p.lastClose, n})
-		p.lastClose = n
+		p.snap[f] = append(p.snap[f], [2]int{p.lastWrite, n})
+		p.lastWrite = n
 	case KindRename:
 		t.rename(ev)
 	case KindUnlink:
@@ -441,16 +437,15 @@ func (p *proc) each(a, b int, fn func(*file)) {
 	}
 }
 
-// windows are the parts of its history p made f from: for each time it
-// closed f, what it read since its previous output (a process that writes
-// one output after another, like cp of many files, made each from what it
-// read in between), or, when it read nothing new in between (split, tee),
-// everything read so far. A file it never closed (closed at exit) was made
-// from what it read since its last output.
+// windows are the parts of its history p made f from: for each Write of
+// f, what it read since its previous Write of any file (a process that
+// writes one output after another, like cp of many files, made each from
+// what it read in between), or, when it read nothing new in between
+// (split, tee), everything read so far.
 func (p *proc) windows(f *file) [][2]int {
 	ws := p.snap[f]
 	if len(ws) == 0 {
-		ws = [][2]int{{p.lastClose, p.len()}}
+		ws = [][2]int{{0, p.len()}}
 	}
 	out := make([][2]int, len(ws))
 	for i, w := range ws {
@@ -518,7 +513,10 @@ func (c *conclusion) check(f *file) bool {
 }
 
 func (t *Tracker) conclude(fs []*file) Result {
-	c := &conclusion{t: t, isOut: map[*file]bool{}}
+	return t.concludeWith(&conclusion{t: t, isOut: map[*file]bool{}}, fs)
+}
+
+func (t *Tracker) concludeWith(c *conclusion, fs []*file) Result {
 	var outs []*file
 	for _, f := range fs {
 		if c.isOutput(f) {
@@ -635,6 +633,7 @@ func (c *conclusion) collect(p *proc, out *file, seen map[*file]bool, ins map[st
 // processes and files nothing refers to any more, so the tables do not
 // grow with the machine's uptime.
 func (t *Tracker) Finish(dirs []string) Result {
+	c := &conclusion{t: t, isOut: map[*file]bool{}}
 	var ready []*file
 	for f := range t.written {
 		done := true
@@ -648,19 +647,23 @@ func (t *Tracker) Finish(dirs []string) Result {
 			continue
 		}
 		switch {
-		case !under(f.path, dirs) && isRegular(f.mode):
+		case !isRegular(f.mode):
+			// Pipes keep their writers: readers may still drain them.
+		case !under(f.path, dirs):
 			// Written elsewhere and finished with: as an input later it
 			// stands for itself either way, so its writers need not be
-			// kept (pipes keep theirs: readers may still drain them).
+			// kept.
 			f.writers = nil
 			delete(t.written, f)
-		case under(f.path, dirs):
+		case c.isOutput(f):
 			ready = append(ready, f)
 		}
+		// A temporary file of a watched directory keeps its writers: a
+		// reader may still have it open.
 	}
 	var res Result
 	if len(ready) > 0 {
-		res = t.conclude(ready)
+		res = t.concludeWith(c, ready)
 		for _, f := range ready {
 			f.writers = nil
 			delete(t.written, f)

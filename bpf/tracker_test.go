@@ -27,7 +27,9 @@ import (
 //	read PID NAME [deleted] [cut] [as=OLD]   first read (deleted: nlink 0;
 //	write PID NAME [deleted] [cut] [as=OLD]    cut: the kernel cut the path;
 //	                                           as: the file OLD named)
-//	truncate PID NAME     close PID NAME
+//	truncate PID NAME
+//	(the kernel reports a process's Write of a file again after it read
+//	a new file: write the same file twice to say so)
 //	rename PID OLD NEW [exchange]     unlink PID NAME
 //	lost PID KIND...      the kernel lost events of PID (Capture.Lost)
 //	lostall               losses not charged to any process
@@ -156,8 +158,8 @@ func (s *script) line(l string) {
 		s.tr.Handle(&Event{Kind: KindExec, Proc: pid(f[1]), Path: f[2]})
 	case "exit":
 		s.tr.Handle(&Event{Kind: KindExit, Proc: pid(f[1])})
-	case "create", "read", "write", "truncate", "close":
-		k := map[string]Kind{"create": KindCreate, "read": KindRead, "write": KindWrite, "truncate": KindTruncate, "close": KindClose}[f[0]]
+	case "create", "read", "write", "truncate":
+		k := map[string]Kind{"create": KindCreate, "read": KindRead, "write": KindWrite, "truncate": KindTruncate}[f[0]]
 		ev := s.fileEvent(k, pid(f[1]), f[2], f[3:])
 		s.tr.Handle(&ev)
 	case "rename":
@@ -281,7 +283,7 @@ func TestTrackerLiveIgnoresOutsideParent(t *testing.T) {
 // so its tables do not grow with the machine's uptime.
 func TestTrackerFinishPrunes(t *testing.T) {
 	s := newScript(t)
-	for _, l := range []string{"fork 1 2", "read 2 a", "write 2 o", "close 2 o", "exit 2", "write 3 /elsewhere/x", "exit 3"} {
+	for _, l := range []string{"fork 1 2", "read 2 a", "write 2 o", "exit 2", "write 3 /elsewhere/x", "exit 3"} {
 		s.line(l)
 	}
 	if r := s.tr.Finish([]string{s.dir}); len(r.Outputs) != 1 {

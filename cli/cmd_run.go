@@ -7,6 +7,7 @@ import (
 	"io"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/bonsai-lineage/bonsai/bpf"
 	"github.com/bonsai-lineage/bonsai/node"
@@ -32,7 +33,8 @@ func runCommand() *cli.Command {
 			"--json prints one JSON document instead: 'outputs' (each with its record CID, the paths\n" +
 			"of the files it was made from, its program, and whether it is incomplete) and\n" +
 			"'summary' (command status, processes and events seen, paths the kernel could not\n" +
-			"resolve, events lost, gaps). CMD's own standard output then goes to standard error.",
+			"resolve, events lost, gaps, and the CPU time the capture and the recording cost).\n" +
+			"CMD's own standard output then goes to standard error.",
 		SkipFlagParsing: true,
 		Action:          runRun,
 	}
@@ -75,6 +77,7 @@ func runRun(c *cli.Context) error {
 	}
 
 	var outs []node.Output
+	recordStart := selfCPU()
 	if len(run.Result.Outputs) > 0 {
 		st, err := openBackend(c)
 		if err != nil {
@@ -89,8 +92,9 @@ func runRun(c *cli.Context) error {
 			return err
 		}
 	}
+	recordCPU := selfCPU() - recordStart
 	if asJSON {
-		if err := printRunJSON(c.App.Writer, run, outs); err != nil {
+		if err := printRunJSON(c.App.Writer, run, outs, recordCPU); err != nil {
 			return err
 		}
 	} else {
@@ -163,6 +167,17 @@ type runSummaryJSON struct {
 	CutPaths  int               `json:"cut_paths"`
 	Lost      map[string]uint64 `json:"lost"`
 	Gaps      []gapJSON         `json:"gaps"`
+	Cost      runCostJSON       `json:"cost"`
+}
+
+// runCostJSON is what the capture cost, in CPU seconds: bonsai's own while
+// the command ran (and the capture was set up), bonsai's own to hash, sign
+// and store the records, and the kernel programs' (present only while the
+// kernel's BPF statistics are on: sysctl kernel.bpf_stats_enabled=1).
+type runCostJSON struct {
+	CaptureCPU float64  `json:"capture_cpu_s"`
+	RecordCPU  float64  `json:"record_cpu_s"`
+	KernelCPU  *float64 `json:"kernel_cpu_s,omitempty"`
 }
 
 type gapJSON struct {
@@ -177,7 +192,7 @@ type gapJSON struct {
 // lineage the capture saw, before it became content CIDs: a byte-for-byte
 // copy has the CID of its source and so no edge in its record) and its
 // summary.
-func printRunJSON(w io.Writer, run *capturedRun, outs []node.Output) error {
+func printRunJSON(w io.Writer, run *capturedRun, outs []node.Output, recordCPU time.Duration) error {
 	doc := runJSON{
 		Outputs: make([]observedJSON, len(run.Result.Outputs)),
 		Summary: runSummaryJSON{
@@ -188,7 +203,12 @@ func printRunJSON(w io.Writer, run *capturedRun, outs []node.Output) error {
 			CutPaths:  run.Summary.CutPaths,
 			Lost:      map[string]uint64{},
 			Gaps:      make([]gapJSON, len(run.Result.Gaps)),
+			Cost:      runCostJSON{CaptureCPU: run.CaptureCPU.Seconds(), RecordCPU: recordCPU.Seconds()},
 		},
+	}
+	if run.KernelCPU > 0 {
+		k := run.KernelCPU.Seconds()
+		doc.Summary.Cost.KernelCPU = &k
 	}
 	for k, n := range run.Lost.ByKind {
 		doc.Summary.Lost[k.String()] = n

@@ -24,6 +24,10 @@ type capturedRun struct {
 	Result  bpf.Result
 	Summary bpf.Summary
 	Lost    bpf.Losses
+	// CaptureCPU is bonsai's own CPU time (user and system) up to the
+	// run's conclusion; KernelCPU the capture programs' (zero unless the
+	// kernel's BPF statistics are on).
+	CaptureCPU, KernelCPU time.Duration
 }
 
 // captureRun runs argv (path is argv[0] looked up) in a cgroup of its own
@@ -35,7 +39,7 @@ type capturedRun struct {
 // outputs: bonsai writes to them after recording.
 func captureRun(ctx context.Context, argv []string, path string, stdout, stderr io.Writer, streams ...io.Writer) (*capturedRun, error) {
 	// The capture first: without privileges it says which ones are missing.
-	capture, err := bpf.Open(bpf.Options{})
+	capture, err := bpf.Open(bpf.Options{SkipSystemReads: true})
 	if err != nil {
 		return nil, captureError(err)
 	}
@@ -141,6 +145,9 @@ func captureRun(ctx context.Context, argv []string, path string, stdout, stderr 
 	if run.Lost, err = capture.Lost(); err != nil {
 		return nil, err
 	}
+	if run.KernelCPU, err = capture.RunTime(); err != nil {
+		return nil, err
+	}
 	for p, kinds := range run.Lost.Procs {
 		tr.MarkProcLost(p, kinds)
 	}
@@ -149,5 +156,15 @@ func captureRun(ctx context.Context, argv []string, path string, stdout, stderr 
 	}
 	run.Result = tr.Conclude()
 	run.Summary = tr.Summary()
+	run.CaptureCPU = selfCPU()
 	return run, nil
+}
+
+// selfCPU is the CPU time (user and system) this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -32,7 +32,7 @@ func WithWatch(dirs ...string) Option {
 
 // startWatch opens the capture; the loop runs until ctx ends.
 func (n *Node) startWatch(ctx context.Context) error {
-	capture, err := bpf.Open(bpf.Options{All: true})
+	capture, err := bpf.Open(bpf.Options{All: true, SkipSystemReads: true})
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}

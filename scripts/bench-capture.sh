@@ -381,7 +381,7 @@ ro_outputs=$(grep -c '"path"' "$TMP/ro.json" || true)
 [ "$ro_outputs" = 0 ] || problems+=("ro (read only): $ro_outputs outputs recorded, 0 expected")
 
 # Kinds (bpf/event.go): exec 1, fork 2, exit 3, create 4, read 5, write 6,
-# close 7, rename 8, unlink 9, truncate 10.
+# rename 7, unlink 8, truncate 9.
 ro_rw=$(kinds "$TMP/ro.kinds" 5 6) ro_all=$(kinds "$TMP/ro.kinds" 1 2 3 4 5 6 7 8 9 10)
 rw_rw=$(kinds "$TMP/rw.kinds" 5 6) rw_all=$(kinds "$TMP/rw.kinds" 1 2 3 4 5 6 7 8 9 10)
 
