@@ -88,6 +88,8 @@ enum {
 #define FMODE_CREATED_ 0x100000
 #define S_IFMT_ 0170000
 #define S_IFREG_ 0100000
+#define S_IFCHR_ 0020000
+#define S_IFBLK_ 0060000
 #define EEXIST_ 17
 
 // x86_64 syscall numbers.
@@ -623,6 +625,9 @@ __noinline int emit_io(__u64 task_addr, __u32 tgid, __s32 fd, __u32 kind)
 	struct file_id id = {};
 	if (!file_ident(f, &id))
 		return 0;
+	__u32 type = id.mode & S_IFMT_;
+	if (kind == KIND_WRITE && (type == S_IFCHR_ || type == S_IFBLK_))
+		return 0; // a terminal, /dev/null, a disk: no output, no lineage
 
 	__u64 start = leader_start(task);
 	struct proc_key pk = {.tgid = tgid, .start = start};

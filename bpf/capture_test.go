@@ -425,6 +425,18 @@ func TestCapture(t *testing.T) {
 		e.expectN(pids, KindWrite, 2, "writes of o, before and after reading b", onFile(o))
 	})
 
+	// Writes to a character device (/dev/null, a terminal) make no
+	// output and carry no lineage: not reported.
+	t.Run("devices", func(t *testing.T) {
+		e.t = t
+		dir := tempDir(t)
+		writeFile(t, filepath.Join(dir, "a"), 10)
+		writeFile(t, filepath.Join(dir, "b"), 10)
+		pids := e.waitTree(e.run(dir, true, "sh", "-c", "cat a b > /dev/null"))
+		e.expectN(pids, KindRead, 2, "reads of a and b", func(ev Event) bool { return strings.HasPrefix(ev.Path, dir+"/") })
+		e.expectN(pids, KindWrite, 0, "writes to a character device", func(ev Event) bool { return ev.Mode&unix.S_IFMT == unix.S_IFCHR })
+	})
+
 	t.Run("dd", func(t *testing.T) {
 		e.t = t
 		dir := tempDir(t)

@@ -1,7 +1,7 @@
 // Package bpf is bonsai's capture: eBPF programs (tracepoints on process
-// fork, exec and exit, and on the file syscalls) that tell, for every
+// fork, exec and exit, and on the file syscalls' exit) that tell, for every
 // process in scope, which files it created, read and wrote, aggregated in
-// the kernel to one event per process, file and direction, with identities
+// the kernel (a read once, a write once per write epoch), with identities
 // that never repeat (ProcID, FileID) and paths resolved in the kernel at the
 // event; and the Tracker, which keeps the process and file tables those
 // events describe and concludes, for each written file, the files it was

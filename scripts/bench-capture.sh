@@ -249,10 +249,25 @@ make -C "$R" -s -j2 >/dev/null
 printf 'real project (zstd, %d outputs, make -j2) ' "$REAL_OUTPUTS" >&2
 interleave real
 echo >&2
-# Its edges against the compiler's account, from one more (untimed) run.
+# What the capture itself costs, from one more (untimed) bonsai run --json
+# of each workload with the kernel's BPF statistics on: bonsai's own CPU
+# while capturing and while recording, and its kernel programs' run time.
+stats_was=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo 0)
+cost_run() { # cost_run CASE DIR CMD...: leaves $TMP/CASE.json
+  local case=$1 dir=$2
+  shift 2
+  echo 1 >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
+  (cd "$dir" && "$BONSAI" --home "$H" run --json -- "$@") >"$TMP/$case.json" 2>"$TMP/$case.err" </dev/null ||
+    problems+=("$case: bonsai run --json failed: $(tail -1 "$TMP/$case.err")")
+  echo "$stats_was" >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true
+}
+costs() { # costs CASE: "capture record kernel" CPU seconds from $TMP/CASE.json
+  awk -F': ' '/"capture_cpu_s"/ { c = $2 } /"record_cpu_s"/ { r = $2 } /"kernel_cpu_s"/ { k = $2 }
+    END { gsub(/,/, "", c); gsub(/,/, "", r); gsub(/,/, "", k); printf "%s %s %s", c + 0, r + 0, k + 0 }' "$TMP/$1.json"
+}
+# The real project's edges against the compiler's account, from that run.
 make -C "$R" -s clean >/dev/null
-(cd "$R" && "$BONSAI" --home "$H" run --json -- make -j2) >"$TMP/real.json" 2>"$TMP/real.err" </dev/null ||
-  problems+=("real project: bonsai run --json failed: $(tail -1 "$TMP/real.err")")
+cost_run real "$R" make -j2
 grade=$(go run ./scripts/edgegrade "$R" "$TMP/real.json" libproject.a 2>&1) || problems+=("edgegrade: $grade")
 real_incomplete=$(grep -c '"incomplete": true' "$TMP/real.json" || true)
 [ "$real_incomplete" = 0 ] || problems+=("real project: $real_incomplete outputs marked incomplete")
@@ -263,6 +278,10 @@ echo >&2
 printf 'copy loop (%d files) ' "$NCOPY" >&2
 interleave copy
 echo >&2
+make -C "$P" -s clean >/dev/null
+cost_run build "$P" make -j2
+rm -rf "$C/dst" && mkdir "$C/dst"
+cost_run copy "$C" sh -c "$COPY_SCRIPT"
 
 # ---------------------------------------------------------------------------
 # 4-5. Event rate and memory on NFILES files: four workers, each with a cat
@@ -409,6 +428,17 @@ echo "## Capture overhead (median of $REPS, interleaved; wall time, and CPU time
 row "zstd ($REAL_OUTPUTS outputs) make -j2:" real
 row "build $NMOD files make -j2:" build
 row "copy loop $NCOPY files:" copy
+echo "## What the capture costs, in CPU (one bonsai run --json each, BPF statistics on; share of the plain run's CPU)"
+costrow() { # costrow LABEL CASE
+  local c r k p
+  read -r c r k <<<"$(costs "$2")"
+  p=$(medcpu "$2" plain)
+  awk -v l="$1" -v c="$c" -v r="$r" -v k="$k" -v p="$p" 'BEGIN {
+    printf "  %-27s capture %.2f s + record %.2f s + kernel programs %.2f s = %.2f s, %.1f%% of %.2f s\n", l, c, r, k, c + r + k, (c + r + k) / p * 100, p }'
+}
+costrow "zstd make -j2:" real
+costrow "build $NMOD files make -j2:" build
+costrow "copy loop $NCOPY files:" copy
 echo "## Edges on the real project against gcc -MM (bonsai run --json, Makefile left out)"
 echo "  $grade; incomplete outputs: $real_incomplete"
 echo "## Capture rate, $NFILES small files, 4 workers (events counted by 'bonsai events --pid')"
