@@ -40,7 +40,10 @@ generate:
 # Fuzz the decoders for a while (the seed corpus also runs in `make test`).
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./lineage -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./lineage -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./dht -run '^$$' -fuzz '^FuzzRequestFrame$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./dht -run '^$$' -fuzz '^FuzzResponseFrame$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./bpf -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin .bench

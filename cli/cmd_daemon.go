@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/bonsai-lineage/bonsai/dht"
 	"github.com/bonsai-lineage/bonsai/node"
@@ -28,6 +29,7 @@ type daemonConfig struct {
 	SwarmKey    string   `json:"swarm_key"`
 	Allow       []string `json:"allow"`
 	KeepLevels  *int     `json:"keep_levels"`
+	GCInterval  string   `json:"gc_interval"`
 	Replication int      `json:"replication"`
 	Watch       []string `json:"watch"`
 	LogLevel    string   `json:"log_level"`
@@ -41,13 +43,19 @@ func daemonCommand() *cli.Command {
 			"through a durable outbox, serves records to peers, and serves the local API on\n" +
 			"HOME/api.sock (owner-only), through which every other command then works.\n" +
 			"Settings can also come from HOME/config.json (keys: listen, bootstrap, swarm_key, allow,\n" +
-			"keep_levels, replication, log_level); flags win. Stops cleanly on SIGINT or SIGTERM.",
+			"keep_levels, gc_interval, replication, log_level); flags win. Stops cleanly on SIGINT\n" +
+			"or SIGTERM.\n\n" +
+			"GC keeps the node's own records, λ levels of ancestry below them (--keep-levels), the\n" +
+			"replicas the node holds as one of the k peers closest to their key, and pinned\n" +
+			"ancestries; it stops announcing anything else and deletes it two days later, once the\n" +
+			"announcements already made have lapsed. 'bonsai gc' runs a pass now.",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "listen", Usage: "listen on `MULTIADDR` (repeatable; default TCP and QUIC on port 4737, all interfaces)"},
 			&cli.StringSliceFlag{Name: "bootstrap", Usage: "join through `MULTIADDR/p2p/PEERID` (repeatable)"},
 			&cli.StringFlag{Name: "swarm-key", Usage: "private swarm: pre-shared key `FILE` (TCP only; see 'bonsai swarm-key')"},
 			&cli.StringSliceFlag{Name: "allow", Usage: "admit only `PEERID` (repeatable; default anyone)"},
 			&cli.IntFlag{Name: "keep-levels", Usage: "λ: levels of others' ancestry kept below own records", Value: node.DefaultKeepLevels},
+			&cli.DurationFlag{Name: "gc-interval", Usage: "run GC every `DURATION` (0: only through 'bonsai gc')", Value: node.DefaultGCInterval},
 			&cli.IntFlag{Name: "replication", Usage: "DHT replicas per record, `K` (the bucket size; at least 12)", Value: 20},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
 			&cli.StringSliceFlag{Name: "watch", Usage: "capture with eBPF and record every file written under `DIR` (repeatable; needs root or CAP_BPF+CAP_PERFMON)"},
@@ -137,6 +145,16 @@ func runDaemon(c *cli.Context) error {
 		keep = *cfg.KeepLevels
 	}
 	opts = append(opts, node.WithKeepLevels(keep))
+	every := c.Duration("gc-interval")
+	if !c.IsSet("gc-interval") && cfg.GCInterval != "" {
+		if every, err = time.ParseDuration(cfg.GCInterval); err != nil {
+			return fmt.Errorf("%s: gc_interval %q: %w", filepath.Join(h, ConfigFile), cfg.GCInterval, err)
+		}
+	}
+	if every < 0 {
+		return usagef("--gc-interval %v: must be 0 (off) or more", every)
+	}
+	opts = append(opts, node.WithGCInterval(every))
 	repl := c.Int("replication")
 	if !c.IsSet("replication") && cfg.Replication > 0 {
 		repl = cfg.Replication

@@ -136,6 +136,7 @@ func (a *apiClient) stats(ctx context.Context) node.FetchStats {
 // work of one verification.
 func statsDiff(a, b node.FetchStats) node.FetchStats {
 	d := node.FetchStats{
+		Rounds:          b.Rounds - a.Rounds,
 		ProviderLookups: b.ProviderLookups - a.ProviderLookups,
 		RoundTrips:      b.RoundTrips - a.RoundTrips,
 		Fetched:         b.Fetched - a.Fetched,
@@ -158,7 +159,8 @@ func statsDiff(a, b node.FetchStats) node.FetchStats {
 // printSwarm is the per-peer summary of a verification that went to the
 // swarm.
 func printSwarm(w io.Writer, s node.FetchStats) {
-	fmt.Fprintf(w, "swarm: %d records fetched in %d round trips (%d provider lookups)\n", s.Fetched, s.RoundTrips, s.ProviderLookups)
+	fmt.Fprintf(w, "swarm: %d records fetched in %d round trips over %d sequential rounds (%d provider lookups)\n",
+		s.Fetched, s.RoundTrips, s.Rounds, s.ProviderLookups)
 	peers := slices.Sorted(maps.Keys(s.Peers))
 	for _, p := range peers {
 		ps := s.Peers[p]

@@ -125,4 +125,24 @@ func TestDaemonSwarm(t *testing.T) {
 	if strings.Contains(text.stdout, "swarm:") {
 		t.Errorf("second verify went to the swarm again:\n%s", text.stdout)
 	}
+
+	// GC through C's daemon: C's cache is no own record nor λ levels
+	// below one; the records are A's and B's replicas on C in a 3-node
+	// swarm, where C is among the k closest: all kept.
+	g := bonsai(t, dir, homeC, "gc", "--json")
+	wantCode(t, g, 0)
+	var gc struct {
+		Examined, Kept, Retired, Removed int
+	}
+	if err := json.Unmarshal([]byte(g.stdout), &gc); err != nil {
+		t.Fatalf("gc --json: %v\n%s", err, g.stdout)
+	}
+	if gc.Examined != 2 || gc.Kept+gc.Retired != 2 || gc.Removed != 0 {
+		t.Errorf("gc on C = %+v, want 2 examined, none removed (a retired record waits out its grace)", gc)
+	}
+	g = bonsai(t, dir, homeC, "gc")
+	wantCode(t, g, 0)
+	if !strings.HasPrefix(g.stdout, "examined 2 records: kept ") {
+		t.Errorf("gc: %q", g.stdout)
+	}
 }

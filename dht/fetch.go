@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -448,13 +449,16 @@ type queued struct {
 // serveAncestry walks breadth first from the requested outputs. An output
 // is expanded whole (all its records served, their new inputs queued) or
 // not at all; the queue left when a limit stops the walk is the frontier.
-// The budget counts the queue too, so the frontier always fits. The first
-// output expanded with records may be served truncated when its records
-// alone overflow a response, so that every response makes progress.
+// An output reached with no record here is listed as missing, and one in
+// the request's skip list is passed over (neither served nor listed). The
+// budget counts the queue and the missing list too, so both always fit.
+// The first output expanded with records may be served truncated when its
+// records alone overflow a response, so that every response makes progress.
 func (s *Server) serveAncestry(ctx context.Context, req *Request, maxRecords, maxDepth int) (*Response, error) {
 	resp := &Response{}
 	left := budget{blocks: maxRecords, bytes: s.cfg.maxBytes - responseOverhead}
-	seenOut := map[cid.Cid]bool{} // queued or expanded
+	skip := cidSetOf(req.Skip)
+	seenOut := map[cid.Cid]bool{} // queued, expanded, missing or skipped
 	seenRec := map[cid.Cid]bool{} // served
 	var queue []queued
 	for _, c := range req.CIDs {
@@ -476,6 +480,14 @@ func (s *Server) serveAncestry(ctx context.Context, req *Request, maxRecords, ma
 			}
 			return nil, err
 		}
+		blocks = slices.DeleteFunc(blocks, func(b lineage.Block) bool { return !servable(b) })
+		if len(blocks) == 0 {
+			// Not held here: it moves from the queue to the missing
+			// list, its cost already counted.
+			resp.Missing = append(resp.Missing, q.out)
+			queue = queue[1:]
+			continue
+		}
 		// The popped output leaves the frontier: its cost comes back.
 		room := left
 		room.bytes += cidCost(q.out)
@@ -484,7 +496,7 @@ func (s *Server) serveAncestry(ctx context.Context, req *Request, maxRecords, ma
 		pending := map[cid.Cid]bool{}
 		all := true
 		for _, b := range blocks {
-			if seenRec[b.CID] || pending[b.CID] || !servable(b) {
+			if seenRec[b.CID] || pending[b.CID] {
 				continue
 			}
 			// Decode to find the inputs; a block that does not decode
@@ -497,12 +509,13 @@ func (s *Server) serveAncestry(ctx context.Context, req *Request, maxRecords, ma
 			cost := blockCost(b)
 			var add []queued
 			for _, in := range r.Inputs {
-				if !seenOut[in] && !pending[in] {
+				if !seenOut[in] && !pending[in] && !skip[in] {
 					add = append(add, queued{in, q.depth + 1})
 					cost += cidCost(in)
 				}
 			}
-			if room.blocks < 1 || room.bytes < cost || len(queue)-1+len(next)+len(add) > MaxFrontier {
+			listed := len(queue) - 1 + len(next) + len(add) + len(resp.Missing)
+			if room.blocks < 1 || room.bytes < cost || listed > MaxFrontier {
 				all = false
 				break
 			}
@@ -654,7 +667,7 @@ func roundTrip(ctx context.Context, h host.Host, p peer.ID, body []byte) (*Respo
 func answers(req *Request, resp *Response) error {
 	switch req.Op {
 	case OpHas:
-		if len(resp.Has) != len(req.CIDs) || len(resp.Blocks) > 0 || len(resp.Frontier) > 0 {
+		if len(resp.Has) != len(req.CIDs) || len(resp.Blocks) > 0 || len(resp.Frontier) > 0 || len(resp.Missing) > 0 {
 			return fmt.Errorf("has: %d answers, %d blocks for %d CIDs", len(resp.Has), len(resp.Blocks), len(req.CIDs))
 		}
 		return nil
@@ -680,6 +693,9 @@ func answers(req *Request, resp *Response) error {
 	}
 	if len(resp.Has) > 0 {
 		return errors.New("has answers to a request for blocks")
+	}
+	if len(resp.Missing) > 0 && req.Op != OpAncestry {
+		return errors.New("missing outputs in answer to a request that is not for an ancestry")
 	}
 	if req.MaxRecords > 0 && len(resp.Blocks) > req.MaxRecords {
 		return fmt.Errorf("%d blocks (asked for at most %d)", len(resp.Blocks), req.MaxRecords)

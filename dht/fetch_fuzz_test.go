@@ -79,6 +79,9 @@ func requestSeeds(t testing.TB) map[string][]byte {
 		"valid-records":  framedBody(records),
 		"valid-ancestry": framedBody(mustEncodeRequest(t, Request{Op: OpAncestry, CIDs: []cid.Cid{outputCID("a")}, MaxRecords: 8, MaxDepth: 3})),
 		"valid-has":      framedBody(mustEncodeRequest(t, Request{Op: OpHas, CIDs: []cid.Cid{outputCID("a")}})),
+		"valid-skip":     framedBody(mustEncodeRequest(t, Request{Op: OpAncestry, CIDs: []cid.Cid{outputCID("a")}, Skip: []cid.Cid{outputCID("b")}})),
+		"skip-too-many":  framedBody(append([]byte{0xa3, 0x62, 'o', 'p', 0x63, 'h', 'a', 's', 0x64, 'c', 'i', 'd', 's', 0x81, 0x58, byte(len(a))}, append(bytes.Clone(a), 0x64, 's', 'k', 'i', 'p', 0x99, 0x02, 0x01)...)), // claims 513 skip CIDs
+		"skip-bad-cid":   framedBody(mustCBOR(t, map[string]any{"op": "ancestry", "cids": [][]byte{a}, "skip": [][]byte{{0x01, 0x55}}})),
 		// Framing.
 		"empty-frame":        {0x00},                                     // a zero-length body
 		"oversized-prefix":   appendUvarint(nil, MaxRequestSize+1),       // over 64 KiB
@@ -143,6 +146,9 @@ func responseSeeds(t testing.TB) map[string][]byte {
 		"huge-data-header":   framedBody(append([]byte{0xa1, 0x66, 'b', 'l', 'o', 'c', 'k', 's', 0x81, 0xa2, 0x63, 'c', 'i', 'd', 0x58, byte(len(c))}, append(bytes.Clone(c), 0x64, 'd', 'a', 't', 'a', 0x5a, 0x00, 0x03, 0x00, 0x01)...)), // data of 192 KiB + 1, absent
 		"invalid-utf8-error": framedBody([]byte{0xa1, 0x65, 'e', 'r', 'r', 'o', 'r', 0x62, 0xff, 0xfe}),
 		"frontier-bad-cid":   framedBody(mustCBOR(t, wireResponse{Frontier: [][]byte{{0x01, 0x55}}})),
+		"valid-missing":      framedBody(mustEncodeResponse(t, Response{Blocks: []lineage.Block{rec}, Missing: []cid.Cid{outputCID("chain-1")}})),
+		"missing-bad-cid":    framedBody(mustCBOR(t, wireResponse{Missing: [][]byte{{0x01, 0x55}}})),
+		"error-with-missing": framedBody(mustCBOR(t, wireResponse{Missing: [][]byte{c}, Error: "oops"})),
 	}
 }
 

@@ -6,12 +6,13 @@ package dht
 // unsigned varint (minimal encoding) giving the body's length, then the body,
 // a CBOR map. CIDs travel as byte strings holding their binary form.
 //
-//	request  {"op": text, "cids": [bytes], "max_records": uint, "max_depth": uint}
+//	request  {"op": text, "cids": [bytes], "max_records": uint, "max_depth": uint,
+//	          "skip": [bytes]}
 //	response {"blocks": [{"cid": bytes, "data": bytes}], "has": [bool],
-//	          "frontier": [bytes], "error": text}
+//	          "frontier": [bytes], "missing": [bytes], "error": text}
 //
-// max_records and max_depth may be left out (0: the server's default); the
-// response's fields are left out when empty. Decoding is strict and bounded:
+// max_records, max_depth and skip may be left out (0, none: the server's
+// default); the response's fields are left out when empty. Decoding is strict and bounded:
 // indefinite lengths, tags, duplicate or unknown keys, invalid UTF-8,
 // trailing bytes, CIDs bonsai does not accept and anything over the limits
 // below are errors.
@@ -42,8 +43,11 @@ const (
 	MaxResponseSize = 4 << 20
 	// MaxResponseBlocks is the most blocks one response may carry.
 	MaxResponseBlocks = 4096
-	// MaxFrontier is the most frontier CIDs one response may carry.
+	// MaxFrontier is the most frontier CIDs one response may carry, and
+	// the most missing CIDs.
 	MaxFrontier = 16384
+	// MaxSkip is the most skip CIDs one request may carry.
+	MaxSkip = MaxRequestCIDs
 	// MaxErrorLen bounds the error text of a response.
 	MaxErrorLen = 1024
 )
@@ -86,6 +90,10 @@ type Request struct {
 	// outputs an ancestry request expands (0: the server's limit, which
 	// also caps larger values). Other ops ignore it.
 	MaxDepth int
+	// Skip lists outputs an ancestry request must neither serve nor
+	// expand nor list: the client holds them or asks someone else for
+	// them (up to MaxSkip). Other ops ignore it.
+	Skip []cid.Cid
 }
 
 // Response is the answer to a Request. Its blocks are untrusted: run
@@ -101,6 +109,10 @@ type Response struct {
 	// requested CIDs it did not get to. Requesting them again with the
 	// same op continues where the response stopped.
 	Frontier []cid.Cid
+	// Missing lists, for ancestry, the outputs reached (requested, or
+	// inputs of records served) that the server holds no record of: the
+	// client must look for them elsewhere.
+	Missing []cid.Cid
 	// Error is set when the server refused or failed the request; the
 	// other fields are then empty. Fetch turns it into a *RemoteError.
 	Error string
@@ -118,6 +130,7 @@ type wireRequest struct {
 	CIDs       [][]byte `cbor:"cids"`
 	MaxRecords uint64   `cbor:"max_records,omitempty"`
 	MaxDepth   uint64   `cbor:"max_depth,omitempty"`
+	Skip       [][]byte `cbor:"skip,omitempty"`
 }
 
 type wireBlock struct {
@@ -129,6 +142,7 @@ type wireResponse struct {
 	Blocks   []wireBlock `cbor:"blocks,omitempty"`
 	Has      []wireBool  `cbor:"has,omitempty"`
 	Frontier [][]byte    `cbor:"frontier,omitempty"`
+	Missing  [][]byte    `cbor:"missing,omitempty"`
 	Error    string      `cbor:"error,omitempty"`
 }
 
@@ -209,6 +223,14 @@ func (r *Request) Validate() error {
 	if r.MaxDepth < 0 || r.MaxDepth > math.MaxInt32 {
 		return fmt.Errorf("max_depth %d out of range", r.MaxDepth)
 	}
+	if len(r.Skip) > MaxSkip {
+		return fmt.Errorf("too many skip CIDs: %d (max %d)", len(r.Skip), MaxSkip)
+	}
+	for i, c := range r.Skip {
+		if err := lineage.CheckCID(c); err != nil {
+			return fmt.Errorf("skip CID %d: %v", i, err)
+		}
+	}
 	return nil
 }
 
@@ -217,7 +239,7 @@ func encodeRequest(r *Request) ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	w := wireRequest{Op: string(r.Op), CIDs: cidBytes(r.CIDs), MaxRecords: uint64(r.MaxRecords), MaxDepth: uint64(r.MaxDepth)}
+	w := wireRequest{Op: string(r.Op), CIDs: cidBytes(r.CIDs), MaxRecords: uint64(r.MaxRecords), MaxDepth: uint64(r.MaxDepth), Skip: cidBytes(r.Skip)}
 	b, err := msgEnc.Marshal(w)
 	if err != nil {
 		return nil, err
@@ -249,6 +271,9 @@ func decodeRequest(b []byte) (*Request, error) {
 	if r.CIDs, err = parseCIDs(w.CIDs, "cids"); err != nil {
 		return nil, err
 	}
+	if r.Skip, err = parseCIDs(w.Skip, "skip"); err != nil {
+		return nil, err
+	}
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", errMalformed, err)
 	}
@@ -266,10 +291,13 @@ func (r *Response) validate() error {
 	if len(r.Frontier) > MaxFrontier {
 		return fmt.Errorf("%d frontier CIDs (max %d)", len(r.Frontier), MaxFrontier)
 	}
+	if len(r.Missing) > MaxFrontier {
+		return fmt.Errorf("%d missing CIDs (max %d)", len(r.Missing), MaxFrontier)
+	}
 	if len(r.Error) > MaxErrorLen {
 		return fmt.Errorf("error text of %d bytes (max %d)", len(r.Error), MaxErrorLen)
 	}
-	if r.Error != "" && (len(r.Blocks) > 0 || len(r.Has) > 0 || len(r.Frontier) > 0) {
+	if r.Error != "" && (len(r.Blocks) > 0 || len(r.Has) > 0 || len(r.Frontier) > 0 || len(r.Missing) > 0) {
 		return errors.New("error response with content")
 	}
 	for i, b := range r.Blocks {
@@ -285,6 +313,11 @@ func (r *Response) validate() error {
 			return fmt.Errorf("frontier %d: %v", i, err)
 		}
 	}
+	for i, c := range r.Missing {
+		if err := lineage.CheckCID(c); err != nil {
+			return fmt.Errorf("missing %d: %v", i, err)
+		}
+	}
 	return nil
 }
 
@@ -293,7 +326,7 @@ func encodeResponse(r *Response) ([]byte, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	w := wireResponse{Frontier: cidBytes(r.Frontier), Error: r.Error}
+	w := wireResponse{Frontier: cidBytes(r.Frontier), Missing: cidBytes(r.Missing), Error: r.Error}
 	if len(r.Has) > 0 {
 		w.Has = make([]wireBool, len(r.Has))
 		for i, h := range r.Has {
@@ -351,6 +384,9 @@ func decodeResponse(b []byte) (*Response, error) {
 	}
 	var err error
 	if r.Frontier, err = parseCIDs(w.Frontier, "frontier"); err != nil {
+		return nil, err
+	}
+	if r.Missing, err = parseCIDs(w.Missing, "missing"); err != nil {
 		return nil, err
 	}
 	if err := r.validate(); err != nil {

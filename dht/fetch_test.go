@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +262,48 @@ func TestFetchAncestryDepthAndSharedAncestors(t *testing.T) {
 	}
 	if len(resp.Frontier) != 1 || !resp.Frontier[0].Equals(outputCID("base")) {
 		t.Fatalf("depth 1: frontier %v, want [base]", resp.Frontier)
+	}
+}
+
+// TestFetchAncestryMissingAndSkip: outputs the server holds no record of
+// are listed as missing (requested ones included); outputs in the skip
+// list are neither served, expanded nor listed.
+func TestFetchAncestryMissingAndSkip(t *testing.T) {
+	src := newMemRecords()
+	for _, r := range [][]string{{"top", "a", "b"}, {"a", "src"}, {"b", "gone"}, {"gone-child", "gone"}} {
+		src.add(signRecord(t, 1, r[0], r[1:]...))
+	}
+	client, server := startServer(t, src)
+	names := func(cs []cid.Cid) []string {
+		var out []string
+		for _, c := range cs {
+			for _, n := range []string{"top", "a", "b", "src", "gone", "nothing"} {
+				if c.Equals(outputCID(n)) {
+					out = append(out, n)
+				}
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	tests := []struct {
+		name              string
+		req               Request
+		blocks            int
+		missing, frontier []string
+	}{
+		{"whole", Request{Op: OpAncestry, CIDs: []cid.Cid{outputCID("top")}}, 3, []string{"gone", "src"}, nil},
+		{"skip b", Request{Op: OpAncestry, CIDs: []cid.Cid{outputCID("top")}, Skip: []cid.Cid{outputCID("b")}}, 2, []string{"src"}, nil},
+		{"requested, lacked", Request{Op: OpAncestry, CIDs: []cid.Cid{outputCID("nothing"), outputCID("a")}}, 1, []string{"nothing", "src"}, nil},
+		{"depth 0", Request{Op: OpAncestry, CIDs: []cid.Cid{outputCID("top")}, MaxDepth: 1}, 3, nil, []string{"gone", "src"}},
+	}
+	for _, tt := range tests {
+		resp := mustFetch(t, client, server, tt.req)
+		got := mustVerify(t, resp, server)
+		if len(got) != tt.blocks || !slices.Equal(names(resp.Missing), tt.missing) || !slices.Equal(names(resp.Frontier), tt.frontier) {
+			t.Errorf("%s: %d blocks, missing %v, frontier %v; want %d, %v, %v", tt.name, len(got),
+				names(resp.Missing), names(resp.Frontier), tt.blocks, tt.missing, tt.frontier)
+		}
 	}
 }
 

@@ -12,9 +12,12 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p"
 	kad "github.com/libp2p/go-libp2p-kad-dht"
 	kadpb "github.com/libp2p/go-libp2p-kad-dht/pb"
+	"github.com/libp2p/go-libp2p-kad-dht/records"
+	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -66,7 +69,14 @@ type Config struct {
 	// AutoRefresh keeps kad-dht's periodic routing-table refresh on
 	// (default on for daemons; in-process test swarms turn it off).
 	DisableAutoRefresh bool
-	Logger             *slog.Logger
+	// Datastore holds the DHT's provider records and values (default:
+	// kad-dht's in-memory map, lost at exit and scanned on every miss).
+	// Daemons give it an indexed, persistent one.
+	Datastore ds.Batching
+	// ProvideValidity is how long provider records stored on this node
+	// live (default kad-dht's, 48 hours).
+	ProvideValidity time.Duration
+	Logger          *slog.Logger
 }
 
 // Swarm is a node's libp2p host and its DHT.
@@ -144,6 +154,12 @@ func New(cfg Config) (*Swarm, error) {
 	}
 	if cfg.DisableAutoRefresh {
 		dopts = append(dopts, kad.DisableAutoRefresh())
+	}
+	if cfg.Datastore != nil {
+		dopts = append(dopts, kad.Datastore(cfg.Datastore))
+	}
+	if cfg.ProvideValidity > 0 {
+		dopts = append(dopts, kad.ProviderManagerOpts(records.ProvideValidity(cfg.ProvideValidity)))
 	}
 	d, err := kad.New(h, dopts...)
 	if err != nil {
@@ -311,6 +327,19 @@ func (s *Swarm) Providers(ctx context.Context, out cid.Cid, max int) []peer.Addr
 		ps = append(ps, p)
 	}
 	return ps
+}
+
+// AmongClosest reports whether this node is among the k peers closest to
+// record c's DHT key that its routing table knows: a replica it holds for
+// the swarm.
+func (s *Swarm) AmongClosest(c cid.Cid) bool {
+	key := RecordKey(c)
+	k := s.DHT.BucketSize()
+	nearest := s.DHT.RoutingTable().NearestPeers(kb.ConvertKey(key), k)
+	if len(nearest) < k {
+		return true
+	}
+	return kb.Closer(s.Host.ID(), nearest[k-1], key)
 }
 
 // ClosestPeers returns the peers closest to record c's key.

@@ -233,6 +233,14 @@ func (n *Node) apiHandler() http.Handler {
 		}
 		writeJSON(w, map[string]string{"unpinned": c.String()})
 	}))
+	mux.HandleFunc("POST /v1/gc", func(w http.ResponseWriter, r *http.Request) {
+		st, err := n.GC(r.Context())
+		if err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, st)
+	})
 	mux.HandleFunc("GET /v1/pins", func(w http.ResponseWriter, r *http.Request) {
 		pins, err := n.Store.Pins()
 		if err != nil {

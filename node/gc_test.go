@@ -59,9 +59,12 @@ func gcTestBlock(t *testing.T, key byte, out string, inputs ...string) lineage.B
 func gcTestPut(t *testing.T, st *Store, origin Origin, blocks ...lineage.Block) {
 	t.Helper()
 	var err error
-	if origin == OriginOwn {
+	switch origin {
+	case OriginOwn:
 		_, err = st.Put(blocks, nil)
-	} else {
+	case OriginReplica:
+		_, err = st.PutReplica(blocks)
+	default:
 		_, err = st.PutCached(blocks)
 	}
 	if err != nil {
@@ -103,7 +106,7 @@ func TestGCKeepLevels(t *testing.T) {
 			}
 			gcTestPut(t, st, OriginCached, all...)
 
-			stats, err := st.GC(ctx, k)
+			stats, err := st.GC(ctx, GCOptions{KeepLevels: k})
 			if err != nil {
 				t.Fatalf("GC(%d) = %v", k, err)
 			}
@@ -153,7 +156,7 @@ func TestGCKeepLevels(t *testing.T) {
 					t.Errorf("metadata of removed record %s: %v, %v", b.CID, ok, err)
 				}
 			}
-			again, err := st.GC(ctx, k)
+			again, err := st.GC(ctx, GCOptions{KeepLevels: k})
 			if err != nil || again != (GCStats{Examined: kept, Kept: kept}) {
 				t.Errorf("second GC(%d) = %+v, %v; want %d examined and kept", k, again, err, kept)
 			}
@@ -184,7 +187,7 @@ func TestGCOwnRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	stats, err := st.GC(ctx, 1)
+	stats, err := st.GC(ctx, GCOptions{KeepLevels: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +210,7 @@ func TestGCOwnRecords(t *testing.T) {
 	if stats != (GCStats{Examined: 6, Kept: 5, Removed: 1, BytesFreed: stats.BytesFreed}) || stats.BytesFreed <= int64(len(c2.Data)) {
 		t.Errorf("GC(1) = %+v; want 6 examined, 5 kept, 1 removed", stats)
 	}
-	if stats, err := st.GC(ctx, 0); err != nil || stats.Kept != 3 || stats.Removed != 2 {
+	if stats, err := st.GC(ctx, GCOptions{KeepLevels: 0}); err != nil || stats.Kept != 3 || stats.Removed != 2 {
 		t.Errorf("GC(0) = %+v, %v; want the 3 own records kept, 2 removed", stats, err)
 	}
 }
@@ -223,7 +226,7 @@ func TestGCBatches(t *testing.T) {
 		blocks = append(blocks, gcTestBlock(t, 2, fmt.Sprintf("cached-%d", i), "src"))
 	}
 	gcTestPut(t, st, OriginCached, blocks...)
-	stats, err := st.GC(ctx, 3)
+	stats, err := st.GC(ctx, GCOptions{KeepLevels: 3})
 	if err != nil || stats.Examined != 10 || stats.Removed != 10 || stats.Kept != 0 {
 		t.Fatalf("GC = %+v, %v; want all 10 removed", stats, err)
 	}
@@ -236,16 +239,16 @@ func TestGCBatches(t *testing.T) {
 
 func TestGCArguments(t *testing.T) {
 	st := gcTestStore(t)
-	if stats, err := st.GC(gcTestCtx(t), 2); err != nil || stats != (GCStats{}) {
+	if stats, err := st.GC(gcTestCtx(t), GCOptions{KeepLevels: 2}); err != nil || stats != (GCStats{}) {
 		t.Errorf("GC(empty store) = %+v, %v; want zeros", stats, err)
 	}
-	if _, err := st.GC(gcTestCtx(t), -1); err == nil {
+	if _, err := st.GC(gcTestCtx(t), GCOptions{KeepLevels: -1}); err == nil {
 		t.Error("GC(-1) succeeded")
 	}
 	gcTestPut(t, st, OriginCached, gcTestBlock(t, 2, "cached", "src"))
 	ctx, cancel := context.WithCancel(gcTestCtx(t))
 	cancel()
-	if _, err := st.GC(ctx, 0); !errors.Is(err, context.Canceled) {
+	if _, err := st.GC(ctx, GCOptions{KeepLevels: 0}); !errors.Is(err, context.Canceled) {
 		t.Errorf("GC(cancelled) = %v; want context.Canceled", err)
 	}
 }
@@ -287,4 +290,88 @@ func mustCBOR(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// announced lists the outputs the store announces.
+func announced(t *testing.T, st *Store) map[cid.Cid]bool {
+	t.Helper()
+	m := map[cid.Cid]bool{}
+	if err := st.Announced(func(out cid.Cid) error { m[out] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestGCRetiresThenRemoves: a record nothing keeps is first retired (no
+// longer announced, still served), then removed once its grace is over; a
+// retired record needed again is restored and announced again. Replicas
+// stay while the node is among their k closest peers.
+func TestGCRetiresThenRemoves(t *testing.T) {
+	ctx := gcTestCtx(t)
+	st := gcTestStore(t)
+	stray := gcTestBlock(t, 2, "stray", "src")
+	later := gcTestBlock(t, 2, "later", "src")
+	near := gcTestBlock(t, 3, "near", "src")
+	far := gcTestBlock(t, 3, "far", "src")
+	gcTestPut(t, st, OriginCached, stray, later)
+	gcTestPut(t, st, OriginReplica, near, far)
+	now := time.Unix(1_800_000_000, 0)
+	var restored []cid.Cid
+	opts := GCOptions{
+		KeepLevels: 1,
+		Closest:    func(c cid.Cid) bool { return c == near.CID },
+		Grace:      48 * time.Hour,
+		Now:        func() time.Time { return now },
+		Restore:    func(out cid.Cid) { restored = append(restored, out) },
+	}
+	pass := func(want GCStats) {
+		t.Helper()
+		got, err := st.GC(ctx, opts)
+		if err != nil || got != want {
+			t.Fatalf("GC at %v = %+v, %v; want %+v", now, got, err, want)
+		}
+	}
+	pass(GCStats{Examined: 4, Kept: 1, Retired: 3})
+	ann := announced(t, st)
+	if !ann[gcTestCID(t, "near")] || ann[gcTestCID(t, "stray")] || ann[gcTestCID(t, "far")] {
+		t.Errorf("announced after retiring = %v; want near only", ann)
+	}
+	for _, b := range []lineage.Block{stray, later, far} {
+		if !gcTestHas(t, st, b) {
+			t.Errorf("%s deleted by the pass that retired it", b.CID)
+		}
+	}
+	// An own record made from "later" now keeps it: restored.
+	gcTestPut(t, st, OriginOwn, gcTestBlock(t, 1, "mine", "later"))
+	now = now.Add(47 * time.Hour)
+	pass(GCStats{Examined: 5, Kept: 3, Restored: 1})
+	if len(restored) != 1 || restored[0] != gcTestCID(t, "later") {
+		t.Errorf("restored outputs = %v, want [later]", restored)
+	}
+	now = now.Add(2 * time.Hour) // stray and far: retired 49 hours ago
+	got, err := st.GC(ctx, opts)
+	if err != nil || got.Removed != 2 || got.Kept != 3 || got.BytesFreed <= 0 {
+		t.Fatalf("GC after the grace = %+v, %v; want 2 removed, 3 kept", got, err)
+	}
+	if gcTestHas(t, st, stray) || gcTestHas(t, st, far) || !gcTestHas(t, st, later) || !gcTestHas(t, st, near) {
+		t.Error("after the grace: stray and far should be gone, later and near kept")
+	}
+}
+
+// TestPutReplicaUpgradesCached: a cached record that arrives as a DHT
+// replica is a replica from then on; an own record stays own.
+func TestPutReplicaUpgradesCached(t *testing.T) {
+	st := gcTestStore(t)
+	cached, own := gcTestBlock(t, 2, "cached", "src"), gcTestBlock(t, 1, "own", "src")
+	gcTestPut(t, st, OriginCached, cached)
+	gcTestPut(t, st, OriginOwn, own)
+	gcTestPut(t, st, OriginReplica, cached, own)
+	for _, tt := range []struct {
+		b    lineage.Block
+		want Origin
+	}{{cached, OriginReplica}, {own, OriginOwn}} {
+		if o, ok, err := st.OriginOf(tt.b.CID); err != nil || !ok || o != tt.want {
+			t.Errorf("OriginOf(%s) = %c, %v, %v; want %c", tt.b.CID, o, ok, err, tt.want)
+		}
+	}
 }

@@ -16,6 +16,7 @@ const (
 	prefixMeta   = 'm' // m + record CID             -> origin (1 byte) + stored-at Unix seconds (8 bytes)
 	prefixOutbox = 'x' // x + record CID             -> outbox entry (see outbox.go)
 	prefixPin    = 'n' // n + output CID             -> pin entry (see pins.go)
+	prefixAcq    = 'a' // a + record CID             -> nothing: an own record whose λ levels are not yet held (see acquire.go)
 )
 
 func key(prefix byte, parts ...[]byte) []byte {

@@ -42,6 +42,7 @@ func (n *Node) ServeMetrics(ctx context.Context, addr string) error {
 	gauge("replicas_pending", "Received replicas not yet indexed.", func() float64 { return float64(n.Swarm.PendingReplicas()) })
 	counter("provider_lookups_total", "Provider lookups made to resolve outputs.", func() float64 { return float64(n.Stats().ProviderLookups) })
 	counter("fetch_round_trips_total", "Fetch-protocol requests made.", func() float64 { return float64(n.Stats().RoundTrips) })
+	counter("fetch_rounds_total", "Sequential rounds of swarm prefetch (a verification's latency grows with them).", func() float64 { return float64(n.Stats().Rounds) })
 	counter("records_fetched_total", "Verified records fetched from peers.", func() float64 { return float64(n.Stats().Fetched) })
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 

@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
+	"golang.org/x/sync/singleflight"
 )
 
 // DefaultKeepLevels is λ, the levels of other nodes' ancestry a node keeps
@@ -31,6 +32,7 @@ type config struct {
 	replication  int
 	keepLevels   int
 	gcInterval   time.Duration
+	gcGrace      time.Duration
 	reprovide    time.Duration
 	watch        []string
 	logger       *slog.Logger
@@ -45,7 +47,8 @@ type Option func(*config) error
 func defaults() config {
 	return config{
 		keepLevels:   DefaultKeepLevels,
-		gcInterval:   10 * time.Minute,
+		gcInterval:   DefaultGCInterval,
+		gcGrace:      DefaultProvideValidity,
 		reprovide:    12 * time.Hour,
 		logger:       slog.Default(),
 		autoRefresh:  true,
@@ -102,10 +105,31 @@ func WithKeepLevels(l int) Option {
 	}
 }
 
-// WithGCInterval sets how often cached records are collected (default 10
-// minutes; 0 turns the periodic pass off).
+// DefaultGCInterval is how often a daemon runs GC.
+const DefaultGCInterval = 10 * time.Minute
+
+// WithGCInterval sets how often GC runs (default DefaultGCInterval; 0
+// turns the periodic pass off: GC then runs only when asked, see Node.GC).
 func WithGCInterval(d time.Duration) Option {
 	return func(c *config) error { c.gcInterval = d; return nil }
+}
+
+// DefaultProvideValidity is how long a provider record lives in the DHT
+// (kad-dht's): a record GC retires is deleted this long afterwards.
+const DefaultProvideValidity = 48 * time.Hour
+
+// WithProvideValidity sets how long the provider records this node stores
+// for others live, and how long a record GC retired is kept before it is
+// deleted (default DefaultProvideValidity). Every node of a swarm should
+// use the same; tests shorten it.
+func WithProvideValidity(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("provide validity %v: must be positive", d)
+		}
+		c.gcGrace = d
+		return nil
+	}
 }
 
 // WithReprovideInterval sets how often the node announces again every
@@ -139,9 +163,13 @@ type Node struct {
 	outbox *Outbox
 	fetch  *dht.Server
 
-	provideQ chan cid.Cid
-	provides atomic.Int64 // outputs queued or being provided
-	stats    fetchStats
+	provideQ    chan cid.Cid
+	provides    atomic.Int64 // outputs queued or being provided
+	stats       fetchStats
+	inflight    singleflight.Group // prefetches by output
+	acquireWake chan struct{}
+	missMu      sync.Mutex
+	misses      map[cid.Cid]miss // what recent prefetches could not bring
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -165,7 +193,13 @@ func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Home: home, Store: st, Key: key, cfg: cfg, log: cfg.logger, provideQ: make(chan cid.Cid, 4096)}
+	n := &Node{Home: home, Store: st, Key: key, cfg: cfg, log: cfg.logger, provideQ: make(chan cid.Cid, 4096),
+		acquireWake: make(chan struct{}, 1)}
+	dstore, err := st.dhtDatastore()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	sw, err := dht.New(dht.Config{
 		Key:                key.PrivKey(),
 		Listen:             cfg.listen,
@@ -175,6 +209,8 @@ func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
 		Replication:        cfg.replication,
 		OnReplica:          n.onReplica,
 		DisableAutoRefresh: !cfg.autoRefresh,
+		Datastore:          dstore,
+		ProvideValidity:    cfg.gcGrace,
 		Logger:             cfg.logger,
 	})
 	if err != nil {
@@ -194,6 +230,7 @@ func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
 	}
 	n.goRun(func() { _ = n.outbox.Run(runCtx) })
 	n.goRun(func() { n.provideLoop(runCtx) })
+	n.goRun(func() { n.acquireLoop(runCtx) })
 	if cfg.gcInterval > 0 {
 		n.goRun(func() { n.gcLoop(runCtx) })
 	}
@@ -238,8 +275,12 @@ func (n *Node) Close() error {
 // ID is the node's peer ID.
 func (n *Node) ID() peer.ID { return n.Key.ID() }
 
-// Notify tells the outbox that new records are waiting.
-func (n *Node) Notify() { n.outbox.Notify() }
+// Notify tells the outbox, and the acquisition of ancestry, that new own
+// records are waiting.
+func (n *Node) Notify() {
+	n.outbox.Notify()
+	n.wakeAcquire()
+}
 
 // Recorder records on this node; new records are published by the outbox.
 func (n *Node) Recorder() *Recorder { return &Recorder{Store: nodeSink{n}, Key: n.Key} }
@@ -258,7 +299,7 @@ func (s nodeSink) Put(blocks []lineage.Block, paths map[string]cid.Cid) (int, er
 // onReplica indexes a record a peer stored on us through the DHT: this node
 // can now hand it out, so it provides its output too.
 func (n *Node) onReplica(b lineage.Block) {
-	added, err := n.Store.PutCached([]lineage.Block{b})
+	added, err := n.Store.PutReplica([]lineage.Block{b})
 	if err != nil {
 		n.log.Warn("replica not stored", "record", b.CID, "err", err)
 		return
@@ -308,7 +349,7 @@ func (n *Node) reprovideLoop(ctx context.Context, now bool) {
 	defer t.Stop()
 	for {
 		if now {
-			err := n.Store.Outputs(func(out cid.Cid) error {
+			queue := func(out cid.Cid) error {
 				n.provides.Add(1)
 				select {
 				case n.provideQ <- out:
@@ -317,7 +358,11 @@ func (n *Node) reprovideLoop(ctx context.Context, now bool) {
 					n.provides.Add(-1)
 					return ctx.Err()
 				}
-			})
+			}
+			err := n.Store.Announced(queue)
+			if err == nil {
+				err = n.Store.deepOutputs(func(out cid.Cid) error { return queue(dht.AncestryKey(out)) })
+			}
 			if err != nil && ctx.Err() == nil {
 				n.log.Warn("reprovide failed", "err", err)
 			}
@@ -339,14 +384,24 @@ func (n *Node) gcLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			st, err := n.Store.GC(ctx, n.cfg.keepLevels)
+			st, err := n.GC(ctx)
 			if err != nil {
 				n.log.Warn("gc failed", "err", err)
 				continue
 			}
-			n.log.Info("gc", "examined", st.Examined, "removed", st.Removed, "freed", st.BytesFreed)
+			n.log.Info("gc", "examined", st.Examined, "kept", st.Kept, "retired", st.Retired,
+				"removed", st.Removed, "restored", st.Restored, "freed", st.BytesFreed)
 		}
 	}
+}
+
+// GC runs one GC pass on the node's store: its own records, λ levels
+// below them, the replicas it holds as one of the k closest peers and
+// pinned ancestries stay; the rest is retired (no longer announced) and
+// deleted a provider validity later. Restored records are announced again.
+func (n *Node) GC(ctx context.Context) (GCStats, error) {
+	return n.Store.GC(ctx, GCOptions{KeepLevels: n.cfg.keepLevels, Closest: n.Swarm.AmongClosest,
+		Grace: n.cfg.gcGrace, Restore: n.queueProvide})
 }
 
 // publisher puts own records into the DHT and provides their outputs.
@@ -361,6 +416,10 @@ func (p publisher) Publish(ctx context.Context, rec *lineage.Record, blk lineage
 	}
 	if err := p.n.Swarm.Provide(ctx, rec.Output); err != nil {
 		return 0, fmt.Errorf("provide output: %w", err)
+	}
+	if len(rec.Inputs) == 0 {
+		// Nothing below it: this node holds its whole ancestry.
+		p.n.queueProvide(dht.AncestryKey(rec.Output))
 	}
 	return 0, nil
 }
@@ -389,14 +448,23 @@ func (s storeSource) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block,
 func (n *Node) WaitIdle(ctx context.Context) error {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for n.Swarm.PendingReplicas() > 0 || n.provides.Load() > 0 {
+	for {
+		acq, err := n.Store.AcquirePending()
+		if err != nil {
+			return err
+		}
+		if n.Swarm.PendingReplicas() == 0 && n.provides.Load() == 0 && acq == 0 {
+			return nil
+		}
+		if acq > 0 {
+			n.wakeAcquire()
+		}
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
 			return fmt.Errorf("node %s not idle: %w", n.ID(), ctx.Err())
 		}
 	}
-	return nil
 }
 
 // WaitPublished waits until the outbox has nothing pending.

@@ -13,6 +13,7 @@ import (
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // testCtx is a context that ends with the test, or after a minute.
@@ -154,7 +155,7 @@ func TestPinSurvivesGCUntilUnpinned(t *testing.T) {
 		t.Fatalf("Pin = %v", err)
 	}
 
-	st, err := local.GC(ctx, 0)
+	st, err := local.GC(ctx, node.GCOptions{KeepLevels: 0})
 	if err != nil {
 		t.Fatalf("GC = %v", err)
 	}
@@ -172,7 +173,7 @@ func TestPinSurvivesGCUntilUnpinned(t *testing.T) {
 	if ok, err := local.IsPinned(outs[0]); err != nil || ok {
 		t.Errorf("IsPinned after Unpin = %v, %v; want false", ok, err)
 	}
-	st, err = local.GC(ctx, 0)
+	st, err = local.GC(ctx, node.GCOptions{KeepLevels: 0})
 	if err != nil {
 		t.Fatalf("GC = %v", err)
 	}
@@ -328,7 +329,7 @@ func TestPinFailsWhenAncestorFails(t *testing.T) {
 				t.Errorf("Pins = %v, %v; want none", pins, err)
 			}
 			// What was cached is GC's: nothing protects it.
-			st, err := local.GC(ctx, 0)
+			st, err := local.GC(ctx, node.GCOptions{KeepLevels: 0})
 			if err != nil || st.Kept != 0 {
 				t.Errorf("GC after a failed pin = %+v, %v; want nothing kept", st, err)
 			}
@@ -450,7 +451,7 @@ func TestGCDuringPin(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("pin never reached the held ancestor")
 	}
-	st, err := local.GC(ctx, 0)
+	st, err := local.GC(ctx, node.GCOptions{KeepLevels: 0})
 	if err != nil {
 		t.Fatalf("GC = %v", err)
 	}
@@ -466,5 +467,60 @@ func TestGCDuringPin(t *testing.T) {
 		if ok, err := local.Has(b.CID); err != nil || !ok {
 			t.Errorf("record %s missing after pin", b.CID)
 		}
+	}
+}
+
+// TestDHTDatastorePersists: provider records a node stores for the swarm
+// live in its store (pebble) and survive its restart.
+func TestDHTDatastorePersists(t *testing.T) {
+	ctx := testCtx(t)
+	homeA, homeB := t.TempDir(), t.TempDir()
+	for _, h := range []string{homeA, homeB} {
+		if _, _, err := node.Init(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := []node.Option{node.WithListen("/ip4/127.0.0.1/tcp/0"), node.WithoutAutoRefresh(), node.WithGCInterval(0), node.WithReprovideInterval(0)}
+	a, err := node.New(ctx, homeA, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := node.New(ctx, homeB, append(opts, node.WithBootstrap(peer.AddrInfo{ID: a.ID(), Addrs: a.Swarm.Host.Addrs()}))...)
+	if err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	out := contentOf(t, "provided by b")
+	if err := b.Swarm.Provide(ctx, out); err != nil {
+		t.Fatalf("Provide = %v", err)
+	}
+	has := func(n *node.Node) bool {
+		ps, err := n.Swarm.DHT.ProviderStore().GetProviders(ctx, out.Hash())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(ps, func(p peer.AddrInfo) bool { return p.ID == b.ID() })
+	}
+	// ADD_PROVIDER is sent without an answer: wait for a to store it.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !has(a) {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("a never stored b's provider record")
+		}
+	}
+	b.Close()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, err = node.New(ctx, homeA, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if !has(a) {
+		t.Error("after a restart, a lost the provider record it held")
 	}
 }

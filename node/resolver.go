@@ -11,7 +11,6 @@ import (
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/peerstore"
 )
 
 // PeerStats is what one peer did for this node's verifications.
@@ -25,6 +24,9 @@ type PeerStats struct {
 
 // FetchStats counts the swarm work behind verifications.
 type FetchStats struct {
+	// Rounds are the sequential waves of swarm prefetch: the latency a
+	// verification pays grows with them.
+	Rounds          int                   `json:"rounds"`
 	ProviderLookups int                   `json:"provider_lookups"`
 	RoundTrips      int                   `json:"round_trips"`
 	Fetched         int                   `json:"records_fetched"`
@@ -34,6 +36,12 @@ type FetchStats struct {
 type fetchStats struct {
 	mu sync.Mutex
 	FetchStats
+}
+
+func (s *fetchStats) add(f func(*FetchStats)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.FetchStats)
 }
 
 func (s *fetchStats) peer(p peer.ID) *PeerStats {
@@ -61,92 +69,78 @@ func (n *Node) Stats() FetchStats {
 	return out
 }
 
-// Resolver resolves from the local store, then from the swarm: providers
-// of the output are asked for its ancestry in one batch, whose verified
-// records are cached so the levels below resolve locally. When providers
-// exist but none serves a record, the output is unreachable.
+// Resolver resolves from the local store, then from the swarm: a miss
+// prefetches the output's whole ancestry in waves (see prefetch), so the
+// levels below resolve locally. An output with providers none of which
+// served a record is unreachable; forged blocks offered for it are
+// returned for the verifier to judge and name.
 func (n *Node) Resolver() lineage.Resolver { return swarmResolver{n} }
 
 type swarmResolver struct{ n *Node }
 
+// missTTL is how long a prefetch's verdict on an output it could not bring
+// stands: the verifier's later calls for the same output (a source, an
+// unreachable record) get it without a new search.
+const missTTL = 30 * time.Second
+
+type miss struct {
+	at time.Time
+	o  *outcome
+}
+
 func (r swarmResolver) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block, error) {
 	n := r.n
-	blocks, err := n.Store.Resolve(ctx, out)
-	if err != nil || len(blocks) > 0 {
+	if blocks, err := n.Store.Resolve(ctx, out); err != nil || len(blocks) > 0 {
 		return blocks, err
 	}
-	n.stats.mu.Lock()
-	n.stats.ProviderLookups++
-	n.stats.mu.Unlock()
-	lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	providers := n.Swarm.Providers(lctx, out, n.cfg.maxProviders)
-	cancel()
-	var problems []string
-	var refused []lineage.Block
-	asked := 0
-	for _, p := range providers {
-		if p.ID == n.ID() {
-			continue
-		}
-		asked++
-		n.Swarm.Host.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.TempAddrTTL)
-		good, bad, err := n.fetchAncestry(ctx, p.ID, out)
-		refused = append(refused, bad...)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", p.ID, err))
-			continue
-		}
-		if len(good) > 0 {
-			if _, err := n.Store.PutCached(good); err != nil {
-				return nil, err
+	o, ok := n.recentMiss(out)
+	if !ok {
+		// One prefetch per output at a time; callers for an output being
+		// fetched wait for it.
+		v, _, _ := n.inflight.Do(out.KeyString(), func() (any, error) {
+			for c, o := range n.prefetch(ctx, []cid.Cid{out}, 0) {
+				n.noteMiss(c, o)
 			}
+			return nil, nil
+		})
+		_ = v
+		if blocks, err := n.Store.Resolve(ctx, out); err != nil || len(blocks) > 0 {
+			return blocks, err
 		}
-		blocks, err := n.Store.Resolve(ctx, out)
-		if err != nil {
-			return nil, err
-		}
-		if len(blocks) > 0 {
-			return append(blocks, refused...), nil
-		}
-		problems = append(problems, fmt.Sprintf("%s: no record of it", p.ID))
+		o, _ = n.recentMiss(out)
 	}
-	if len(refused) > 0 {
-		// Only forgeries on offer: let the verifier judge and name them.
-		return refused, nil
+	switch {
+	case o == nil || !o.providers:
+		return nil, nil // no record anywhere: a source
+	case len(o.refused) > 0:
+		return o.refused, nil // only forgeries on offer
 	}
-	if asked == 0 {
-		return nil, nil
-	}
-	return nil, fmt.Errorf("%w: %d provider(s), none served a record: %s", lineage.ErrUnreachable, asked, strings.Join(problems, "; "))
+	return nil, fmt.Errorf("%w: %d provider(s) asked, none served a record: %s", lineage.ErrUnreachable,
+		len(o.problems), strings.Join(o.problems, "; "))
 }
 
-// fetchAncestry asks p for the ancestry of out, following the frontier the
-// peer could not fit in one answer for up to maxFollow more requests (the
-// peer that provides an output usually holds what lies below it), and
-// checks every block: good ones are returned for caching, forged ones
-// (marked with the peer) for the verifier to report.
-func (n *Node) fetchAncestry(ctx context.Context, p peer.ID, out cid.Cid) (good, bad []lineage.Block, err error) {
-	const maxFollow = 8
-	want := []cid.Cid{out}
-	for round := 0; len(want) > 0 && round <= maxFollow; round++ {
-		batch := want[:min(len(want), dht.MaxRequestCIDs)]
-		resp, err := dht.Fetch(ctx, n.Swarm.Host, p, dht.Request{Op: dht.OpAncestry, CIDs: batch, MaxRecords: n.cfg.fetchBatch})
-		g, b := n.countFetch(p, resp, err)
-		good, bad = append(good, g...), append(bad, b...)
-		if err != nil {
-			if round == 0 {
-				return nil, bad, err
-			}
-			break // keep what the earlier rounds brought
-		}
-		want = append(want[len(batch):], resp.Frontier...)
+func (n *Node) noteMiss(out cid.Cid, o *outcome) {
+	n.missMu.Lock()
+	defer n.missMu.Unlock()
+	if n.misses == nil || len(n.misses) > 1<<16 {
+		n.misses = map[cid.Cid]miss{} // bounded: start over
 	}
-	return good, bad, nil
+	n.misses[out] = miss{at: time.Now(), o: o}
 }
 
-// countFetch records one round trip to p and splits its blocks into
-// verified and forged.
-func (n *Node) countFetch(p peer.ID, resp *dht.Response, err error) (good, bad []lineage.Block) {
+func (n *Node) recentMiss(out cid.Cid) (*outcome, bool) {
+	n.missMu.Lock()
+	defer n.missMu.Unlock()
+	m, ok := n.misses[out]
+	if !ok || time.Since(m.at) > missTTL {
+		return nil, false
+	}
+	return m.o, true
+}
+
+// countFetch records one round trip to p, opens its blocks and splits them
+// into verified (with their records) and forged.
+func (n *Node) countFetch(p peer.ID, resp *dht.Response, err error) (good []lineage.Block, recs []*lineage.Record, bad []lineage.Block) {
 	n.stats.mu.Lock()
 	defer n.stats.mu.Unlock()
 	ps := n.stats.peer(p)
@@ -155,19 +149,38 @@ func (n *Node) countFetch(p peer.ID, resp *dht.Response, err error) (good, bad [
 	if err != nil {
 		ps.Failures++
 		ps.LastErr = err.Error()
-		return nil, nil
+		return nil, nil, nil
 	}
 	for _, b := range resp.Blocks {
 		b.From = p.String()
-		if _, oerr := lineage.Open(b.CID, b.Data); oerr != nil {
+		r, oerr := lineage.Open(b.CID, b.Data)
+		if oerr != nil {
 			ps.Refused++
 			ps.LastErr = oerr.Error()
 			bad = append(bad, b)
 			continue
 		}
 		good = append(good, b)
+		recs = append(recs, r)
 	}
 	ps.Records += len(good)
 	n.stats.Fetched += len(good)
-	return good, bad
+	return good, recs, bad
+}
+
+// cacheFetched stores verified records fetched from peers and announces
+// their outputs: this node can hand them out now.
+func (n *Node) cacheFetched(blocks []lineage.Block, recs []*lineage.Record) error {
+	added, err := n.Store.putOpened(blocks, recs, nil, OriginCached)
+	if err != nil || added == 0 {
+		return err
+	}
+	seen := map[cid.Cid]bool{}
+	for _, r := range recs {
+		if !seen[r.Output] {
+			seen[r.Output] = true
+			n.queueProvide(r.Output)
+		}
+	}
+	return nil
 }

@@ -51,7 +51,7 @@ func LocalStatus(s *Store, c cid.Cid) (APIStatus, error) {
 		origin = OriginOwn
 	}
 	st.Local = true
-	st.Origin = map[Origin]string{OriginOwn: "own", OriginCached: "cached"}[origin]
+	st.Origin = map[Origin]string{OriginOwn: "own", OriginCached: "cached", OriginReplica: "replica"}[origin]
 	e, ok, err := s.OutboxEntry(c)
 	if err != nil {
 		return st, err

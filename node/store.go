@@ -7,6 +7,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	dspebble "github.com/ipfs/go-ds-pebble"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -86,9 +89,12 @@ const (
 	// OriginOwn: signed on this node (or imported by its user); published
 	// by the outbox and never collected.
 	OriginOwn Origin = 'o'
-	// OriginCached: fetched from a peer for a verification or received as
-	// a DHT replica; collected by GC beyond the kept levels unless pinned.
+	// OriginCached: fetched from a peer (a verification, a pin, the λ
+	// levels below own records); collected by GC when nothing keeps it.
 	OriginCached Origin = 'c'
+	// OriginReplica: stored on this node through the DHT as one of the k
+	// peers closest to its key; GC keeps it while the node still is.
+	OriginReplica Origin = 'r'
 )
 
 // Put verifies every block (CID, strict decode, signature) and, only if all
@@ -101,10 +107,16 @@ func (s *Store) Put(blocks []lineage.Block, paths map[string]cid.Cid) (int, erro
 	return s.put(blocks, paths, OriginOwn)
 }
 
-// PutCached stores verified copies of other nodes' records (fetched or
-// replicated to us). They are not published again and may be collected.
+// PutCached stores verified copies of other nodes' records fetched from
+// peers. They are not published again and may be collected.
 func (s *Store) PutCached(blocks []lineage.Block) (int, error) {
 	return s.put(blocks, nil, OriginCached)
+}
+
+// PutReplica stores verified records a peer stored on this node through
+// the DHT (a cached copy becomes a replica).
+func (s *Store) PutReplica(blocks []lineage.Block) (int, error) {
+	return s.put(blocks, nil, OriginReplica)
 }
 
 func (s *Store) put(blocks []lineage.Block, paths map[string]cid.Cid, origin Origin) (int, error) {
@@ -114,6 +126,12 @@ func (s *Store) put(blocks []lineage.Block, paths map[string]cid.Cid, origin Ori
 			return 0, fmt.Errorf("record %s: %w", blocks[i].CID, err)
 		}
 	}
+	return s.putOpened(blocks, recs, paths, origin)
+}
+
+// putOpened writes blocks whose records lineage.Open has returned (recs[i]
+// is blocks[i] opened): the caller verified them, in this package only.
+func (s *Store) putOpened(blocks []lineage.Block, recs []*lineage.Record, paths map[string]cid.Cid, origin Origin) (int, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	b := s.db.NewBatch()
@@ -138,6 +156,17 @@ func (s *Store) put(blocks []lineage.Block, paths map[string]cid.Cid, origin Ori
 					if err := b.Set(key(prefixOutbox, blk.CID.Bytes()), newOutboxEntry(), nil); err != nil {
 						return 0, err
 					}
+					if err := queueAcquire(b, blk.CID, recs[i]); err != nil {
+						return 0, err
+					}
+				}
+			} else if origin == OriginReplica {
+				if o, _, err := s.OriginOf(blk.CID); err != nil {
+					return 0, err
+				} else if o == OriginCached {
+					if err := b.Set(key(prefixMeta, blk.CID.Bytes()), metaValue(OriginReplica, now), nil); err != nil {
+						return 0, err
+					}
 				}
 			}
 			continue
@@ -148,6 +177,9 @@ func (s *Store) put(blocks []lineage.Block, paths map[string]cid.Cid, origin Ori
 		}
 		if origin == OriginOwn {
 			if err := b.Set(key(prefixOutbox, blk.CID.Bytes()), newOutboxEntry(), nil); err != nil {
+				return 0, err
+			}
+			if err := queueAcquire(b, blk.CID, recs[i]); err != nil {
 				return 0, err
 			}
 		}
@@ -211,8 +243,23 @@ func (s *Store) Compact(ctx context.Context) error {
 	return nil
 }
 
+// metaValue is a record's metadata: its origin and when it was stored,
+// and, once GC retired it (no longer provided, deleted after a grace),
+// when that was.
 func metaValue(o Origin, at int64) []byte {
 	return append([]byte{byte(o)}, encodeTime(at)...)
+}
+
+func retiredMeta(v []byte, at int64) []byte {
+	return append(slices.Clone(v[:min(len(v), 9)]), encodeTime(at)...)
+}
+
+// metaRetired is when the record was retired (ok=false: it is not).
+func metaRetired(v []byte) (at int64, ok bool) {
+	if len(v) < 17 {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(v[9:17])), true
 }
 
 // OriginOf reports why the store holds record c (ok=false: it does not).
@@ -294,6 +341,57 @@ func (s *Store) Claims(out cid.Cid) ([]Claim, error) {
 		return bytes.Compare(a.Record.Bytes(), b.Record.Bytes())
 	})
 	return claims, nil
+}
+
+// dhtDatastore is the DHT's datastore (provider records, values) in the
+// store's own pebble database, under /dht: indexed, so a provider lookup
+// reads one key range, and persistent, so what the node holds for the
+// swarm survives a restart. It shares the store's lifetime (never closed
+// on its own).
+func (s *Store) dhtDatastore() (ds.Batching, error) {
+	d, err := dspebble.NewDatastore("", dspebble.WithPebbleDB(s.db))
+	if err != nil {
+		return nil, fmt.Errorf("DHT datastore: %w", err)
+	}
+	return namespace.Wrap(d, ds.NewKey("/dht")), nil
+}
+
+// scanPrefix calls f with every key starting with prefix, and its value,
+// in key order, until f returns false or an error. The slices are only
+// valid during the call.
+func (s *Store) scanPrefix(prefix []byte, f func(k, v []byte) (bool, error)) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return fmt.Errorf("read store: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		more, err := f(it.Key(), it.Value())
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if !more {
+			break
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("read store: %w", err)
+	}
+	return nil
+}
+
+// HasOutput reports whether the store holds a record claiming out.
+func (s *Store) HasOutput(out cid.Cid) (bool, error) {
+	prefix := key(prefixOutput, out.Bytes())
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return false, fmt.Errorf("read index: %w", err)
+	}
+	has := it.First()
+	if err := it.Close(); err != nil {
+		return false, fmt.Errorf("read index: %w", err)
+	}
+	return has, nil
 }
 
 // Outputs calls f with every output CID the store holds records for, each

@@ -44,27 +44,38 @@ printf '  raw verify/s, 1 core, cached key: %s (curve25519-voi, what bonsai uses
 printf '  ratio to crypto/ed25519 (aim > 1.5 on 2 cores): %s\n' "$(median Check10k ratio)"
 printf '  ratio to curve25519-voi 1 core:                 %s\n' "$(median Check10k ratio-voi)"
 
-# The swarm: set SWARM=0 to skip (about 3 minutes on 2 cores).
+# The swarm: set SWARM=0 to skip (about 25 minutes on 2 cores: the
+# scale table starts swarms of 20, 40 and 80 nodes, twice each).
 [ "${SWARM:-1}" = 0 ] && exit 0
 
 swarm_out=.bench/testnet-bench.txt
 echo
-echo "# swarm benchmarks (20 in-process nodes, one iteration each), raw output in $swarm_out"
-go test -run '^$' -bench . -benchtime 1x -count 1 -timeout 10m ./testnet | tee "$swarm_out" | grep -E '^(Benchmark|ok|FAIL)'
+echo "# swarm benchmarks (in-process nodes, default k = 20, one iteration each), raw output in $swarm_out"
+go test -run '^$' -bench . -benchtime 1x -count 1 -timeout 60m ./testnet | tee "$swarm_out" | grep -E '^(Benchmark|ok|FAIL)'
 # swarm PATTERN UNIT: the metric from the swarm benchmarks' output.
 swarm() { local out=$swarm_out; median "$@"; }
 
 echo
-echo "## Verify a 1,001-record ancestry spread over a 20-node swarm (3 replicas) from a node holding none of it"
+echo "## Verify a 1,001-record ancestry spread over a 20-node swarm from a node holding none of it"
 printf '  wall time through the swarm:  %s ms\n' "$(swarm Verify1kSwarm ms/verify-swarm)"
 printf '  network round trips:          %s (provider lookups: %s)\n' "$(swarm Verify1kSwarm round-trips)" "$(swarm Verify1kSwarm provider-lookups)"
 printf '  records fetched per round trip: %s\n' "$(swarm Verify1kSwarm records/round-trip)"
 printf '  the same ancestry pinned locally: %s ms; swarm/pinned: %s\n' "$(swarm Verify1kSwarm ms/verify-pinned)" "$(swarm Verify1kSwarm swarm/pinned)"
 printf '  (measured while the idle swarm kept %s cores busy)\n' "$(swarm Verify1kSwarm idle-cores)"
-echo "## DHT on the 20-node swarm (3 replicas), 100 calls each"
-printf '  put record:       median %s ms, p95 %s ms\n' "$(swarm DHTLatency put-median-ms)" "$(swarm DHTLatency put-p95-ms)"
-printf '  provider lookup:  median %s ms, p95 %s ms\n' "$(swarm DHTLatency providers-median-ms)" "$(swarm DHTLatency providers-p95-ms)"
-printf '  (measured while the idle swarm kept %s cores busy)\n' "$(swarm DHTLatency idle-cores)"
+echo "## A swarm larger than k: the 1,001-record wide DAG (50 layers x 20 + top) over N nodes,"
+echo "## with and without one GC pass (lambda = 2) on every node, verified from a newcomer (aim at N = 80: < 2 s, < 30 rounds)"
+printf '  %5s %5s %8s %6s %6s %7s %9s %8s %8s %8s %7s\n' nodes gc wall-ms rounds trips lookups fetched/n verified heap-MiB peak-RSS removed
+awk '$1 ~ /^BenchmarkSwarmScale\// {
+  split($1, a, "/"); n = a[2]; sub("nodes=", "", n); g = a[3]; sub("gc=", "", g); sub("-[0-9]+$", "", g)
+  delete m; for (i = 3; i < NF; i++) m[$(i+1)] = $i
+  printf "  %5s %5s %8s %6s %6s %7s %9s %8s %8s %8s %7s\n", n, g, m["ms/verify"], m["rounds"], m["round-trips"], m["provider-lookups"], m["fetched/needed"], m["verified"], m["heap-MiB"], m["peak-RSS-MiB"], (g == "true" ? m["gc-removed"] : "-")
+}' "$swarm_out"
+for n in 20 80; do
+  echo "## DHT on a $n-node swarm, 100 calls each"
+  printf '  put record:       median %s ms, p95 %s ms\n' "$(swarm "DHTLatency/nodes=$n-" put-median-ms)" "$(swarm "DHTLatency/nodes=$n-" put-p95-ms)"
+  printf '  provider lookup:  median %s ms, p95 %s ms\n' "$(swarm "DHTLatency/nodes=$n-" providers-median-ms)" "$(swarm "DHTLatency/nodes=$n-" providers-p95-ms)"
+  printf '  (measured while the idle swarm kept %s cores busy)\n' "$(swarm "DHTLatency/nodes=$n-" idle-cores)"
+done
 
 # Daemon memory: 20 real daemons, each its own process, on loopback ports
 # 47100-47119 in temporary homes (default settings otherwise), idle for

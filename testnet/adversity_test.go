@@ -234,7 +234,7 @@ func TestPinOffline(t *testing.T) {
 		}
 	}
 	a := s.Nodes[auditor]
-	if n, err := a.Store.GC(ctx, 0); err != nil || n.Removed != 0 {
+	if n, err := a.Store.GC(ctx, node.GCOptions{}); err != nil || n.Removed != 0 {
 		t.Errorf("GC after pin removed %d records (%v), want 0", n.Removed, err)
 	}
 	res, err := lineage.Check(ctx, target, a.Resolver(), lineage.Options{})

@@ -138,6 +138,11 @@ func TestSwarmVerifyAcrossPeers(t *testing.T) {
 	res = verifyFrom(late)
 	if !res.Verified {
 		t.Errorf("with producers %v stopped, Check from a new node: verified=false %+v", stopped, res.Counts)
+		for _, nd := range res.Nodes {
+			if nd.Verdict != lineage.Verified && nd.Verdict != lineage.Source {
+				t.Logf("  %s at depth %d: %+v", nd.Output, nd.Depth, nd)
+			}
+		}
 	}
 	st := s.Nodes[late].Stats()
 	for p := range st.Peers {

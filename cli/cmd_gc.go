@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/urfave/cli/v2"
+)
+
+func gcCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "gc",
+		Usage: "run one GC pass now and say what it kept and collected",
+		Description: "Keeps the node's own records, λ levels of ancestry below them, the replicas the node\n" +
+			"holds as one of the k peers closest to their key, and pinned ancestries. Anything else\n" +
+			"is retired: no longer announced to the swarm, and deleted by a later pass once the\n" +
+			"announcements already made have lapsed (two days; a record needed again meanwhile is\n" +
+			"restored). With a daemon running it runs there; without, on the store with the\n" +
+			"config's keep_levels, keeping every replica (no routing table to tell which).",
+		Flags: []cli.Flag{jsonFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return usagef("gc takes no arguments")
+			}
+			h, err := home(c)
+			if err != nil {
+				return err
+			}
+			var st node.GCStats
+			if api, ok := dialAPI(c.Context, h); ok {
+				if err := api.do(c.Context, http.MethodPost, "/v1/gc", nil, &st); err != nil {
+					return err
+				}
+			} else {
+				cfg, err := loadDaemonConfig(h)
+				if err != nil {
+					return err
+				}
+				keep := node.DefaultKeepLevels
+				if cfg.KeepLevels != nil {
+					keep = *cfg.KeepLevels
+				}
+				store, err := openStore(c)
+				if err != nil {
+					return err
+				}
+				defer store.Close()
+				if st, err = store.GC(c.Context, node.GCOptions{KeepLevels: keep, Grace: node.DefaultProvideValidity}); err != nil {
+					return err
+				}
+				if err := store.Close(); err != nil {
+					return err
+				}
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			fmt.Fprintf(c.App.Writer, "examined %d records: kept %d, retired %d (no longer announced), removed %d (%d bytes), restored %d\n",
+				st.Examined, st.Kept, st.Retired, st.Removed, st.BytesFreed, st.Restored)
+			return nil
+		},
+	}
+}
