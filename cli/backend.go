@@ -28,6 +28,10 @@ type backend interface {
 	Claims(out cid.Cid) ([]node.Claim, error)
 	PathsOf(c cid.Cid) ([]string, error)
 	Ancestry(out cid.Cid) ([]cid.Cid, []lineage.Block, error)
+	// AllRevocations returns every revocation block held; AddRevocation
+	// verifies and keeps one (and, through a daemon, publishes it).
+	AllRevocations() ([]lineage.Block, error)
+	AddRevocation(b lineage.Block) error
 	Close() error
 }
 
@@ -203,3 +207,19 @@ func (a *apiClient) Ancestry(out cid.Cid) ([]cid.Cid, []lineage.Block, error) {
 }
 
 func (a *apiClient) Close() error { return nil }
+
+func (a *apiClient) AllRevocations() ([]lineage.Block, error) {
+	var out node.RevocationsJSON
+	if err := a.do(a.ctx, http.MethodGet, "/v1/revocations", nil, &out); err != nil {
+		return nil, err
+	}
+	bs := make([]lineage.Block, len(out.Blocks))
+	for i, d := range out.Blocks {
+		bs[i] = lineage.Block{CID: lineage.RecordCID(d), Data: d}
+	}
+	return bs, nil
+}
+
+func (a *apiClient) AddRevocation(b lineage.Block) error {
+	return a.do(a.ctx, http.MethodPost, "/v1/revocations", node.RevocationsJSON{Blocks: [][]byte{b.Data}}, nil)
+}

@@ -25,27 +25,35 @@ func importCommand() *cli.Command {
 		Name:      "import",
 		Usage:     "add records from raw record blocks or CAR files to the store",
 		ArgsUsage: "FILE...",
-		Description: "Each FILE is a CAR (v1 or v2) of record blocks or one raw record block. Every record is\n" +
-			"checked (CID, strict decoding, signature) before anything is written; one bad record\n" +
-			"refuses the whole import with its reason, and the store is left as it was.",
+		Description: "Each FILE is a CAR (v1 or v2) of record and revocation blocks, or one raw block. Every\n" +
+			"record and revocation is checked (CID, strict decoding, signature) before anything is\n" +
+			"written; one bad block refuses the whole import with its reason, and the store is left as\n" +
+			"it was. Revocations imported through the daemon are published to the swarm.",
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("import needs at least one FILE")
 			}
-			var all []lineage.Block
+			var all, allRevs []lineage.Block
 			for _, p := range c.Args().Slice() {
 				blocks, err := readBlocks(p)
 				if err != nil {
 					return err
 				}
-				if _, errs := lineage.OpenAll(blocks); errors.Join(errs...) != nil {
+				records, revs := splitRevocations(blocks)
+				if _, errs := lineage.OpenAll(records); errors.Join(errs...) != nil {
 					for i, err := range errs {
 						if err != nil {
-							return fmt.Errorf("%s: record %s: %w (nothing imported)", p, blocks[i].CID, err)
+							return fmt.Errorf("%s: record %s: %w (nothing imported)", p, records[i].CID, err)
 						}
 					}
 				}
-				all = append(all, blocks...)
+				for _, b := range revs {
+					if _, err := lineage.OpenRevocation(b.CID, b.Data); err != nil {
+						return fmt.Errorf("%s: revocation %s: %w (nothing imported)", p, b.CID, err)
+					}
+				}
+				all = append(all, records...)
+				allRevs = append(allRevs, revs...)
 			}
 			st, err := openBackend(c)
 			if err != nil {
@@ -56,7 +64,16 @@ func importCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "imported %d records (%d new)\n", len(all), added)
+			for _, b := range allRevs {
+				if err := st.AddRevocation(b); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(c.App.Writer, "imported %d records (%d new)", len(all), added)
+			if len(allRevs) > 0 {
+				fmt.Fprintf(c.App.Writer, " and %d revocations", len(allRevs))
+			}
+			fmt.Fprintln(c.App.Writer)
 			return st.Close()
 		},
 	}
@@ -84,6 +101,9 @@ func readBlocks(path string) ([]lineage.Block, error) {
 			return nil, fmt.Errorf("%s: not a CAR file (%v), and too large for a record", path, carErr)
 		}
 		if _, err := lineage.Decode(data); err != nil {
+			if _, rerr := lineage.DecodeRevocation(data); rerr == nil {
+				return []lineage.Block{{CID: lineage.RecordCID(data), Data: data}}, nil
+			}
 			return nil, fmt.Errorf("%s: neither a CAR file (%v) nor a record: %w", path, carErr, err)
 		}
 		return []lineage.Block{{CID: lineage.RecordCID(data), Data: data}}, nil
@@ -102,13 +122,50 @@ func readBlocks(path string) ([]lineage.Block, error) {
 	return blocks, nil
 }
 
+// splitRevocations separates revocation blocks from record blocks (a
+// block that decodes as a revocation is one).
+func splitRevocations(blocks []lineage.Block) (records, revs []lineage.Block) {
+	for _, b := range blocks {
+		if _, err := lineage.DecodeRevocation(b.Data); err == nil {
+			revs = append(revs, b)
+		} else {
+			records = append(records, b)
+		}
+	}
+	return records, revs
+}
+
+// revocationsOf is every revocation held against the records of blocks.
+func revocationsOf(st backend, blocks []lineage.Block) ([]lineage.Block, error) {
+	all, err := st.AllRevocations()
+	if err != nil {
+		return nil, err
+	}
+	in := map[cid.Cid]bool{}
+	for _, b := range blocks {
+		in[b.CID] = true
+	}
+	var out []lineage.Block
+	for _, b := range all {
+		v, err := lineage.DecodeRevocation(b.Data)
+		if err != nil {
+			return nil, fmt.Errorf("stored revocation %s: %w", b.CID, err)
+		}
+		if in[v.Target] {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
 func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "export",
 		Usage:     "write the whole local ancestry of a file as a CAR v1 file",
 		ArgsUsage: "--car OUT FILE|CID",
 		Description: "The CAR's roots are the records of the target; its blocks are every record of the\n" +
-			"target's ancestry held in the local store. 'bonsai import' reads it back; so do the IPLD tools.",
+			"target's ancestry held in the local store, and the revocations held against them.\n" +
+			"'bonsai import' reads it back; so do the IPLD tools.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "car", Usage: "write the CAR to `OUT` (required)"},
 			hashFlag,
@@ -126,13 +183,22 @@ func exportCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			revs, err := revocationsOf(st, blocks)
+			if err != nil {
+				return err
+			}
+			blocks = append(blocks, revs...)
 			if len(roots) == 0 {
 				return fmt.Errorf("%s: no record of %s in the local store", c.Args().First(), out)
 			}
 			if err := writeCAR(c.String("car"), roots, blocks); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "wrote %d records (%d roots) to %s\n", len(blocks), len(roots), c.String("car"))
+			also := ""
+			if len(revs) > 0 {
+				also = fmt.Sprintf(" and %d revocations", len(revs))
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %d records%s (%d roots) to %s\n", len(blocks)-len(revs), also, len(roots), c.String("car"))
 			return nil
 		},
 	}

@@ -33,6 +33,8 @@ type daemonConfig struct {
 	Replication int      `json:"replication"`
 	Watch       []string `json:"watch"`
 	LogLevel    string   `json:"log_level"`
+	Enforce     *bool    `json:"enforce"`
+	AuditMax    int      `json:"audit_max"`
 }
 
 func daemonCommand() *cli.Command {
@@ -43,8 +45,14 @@ func daemonCommand() *cli.Command {
 			"through a durable outbox, serves records to peers, and serves the local API on\n" +
 			"HOME/api.sock (owner-only), through which every other command then works.\n" +
 			"Settings can also come from HOME/config.json (keys: listen, bootstrap, swarm_key, allow,\n" +
-			"keep_levels, gc_interval, replication, log_level); flags win. Stops cleanly on SIGINT\n" +
-			"or SIGTERM.\n\n" +
+			"keep_levels, gc_interval, replication, log_level, enforce, audit_max); flags win. Stops\n" +
+			"cleanly on SIGINT or SIGTERM.\n\n" +
+			"Enforcement (on by default; as root): the policies applied with 'bonsai policy apply' are\n" +
+			"enforced with fanotify permission events on the mounts of their scopes: an open or exec\n" +
+			"a policy in enforce mode denies fails with EPERM, and every decision on a file in scope\n" +
+			"goes to the audit log ('bonsai audit'). Fail mode: if the daemon dies, the kernel allows\n" +
+			"what was pending and checks nothing more until it restarts; the next start logs the gap\n" +
+			"('enforcement down from T1 to T2'). 'bonsai status --enforcement' says what is active.\n\n" +
 			"GC keeps the node's own records, λ levels of ancestry below them (--keep-levels), the\n" +
 			"replicas the node holds as one of the k peers closest to their key, and pinned\n" +
 			"ancestries; it stops announcing anything else and deletes it two days later, once the\n" +
@@ -60,6 +68,8 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
 			&cli.StringSliceFlag{Name: "watch", Usage: "capture with eBPF and record every file written under `DIR` (repeatable; needs root or CAP_BPF+CAP_PERFMON)"},
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on `ADDR` (host:port; off by default)"},
+			&cli.BoolFlag{Name: "enforce", Usage: "enforce the applied policies (fanotify; needs root)", Value: true},
+			&cli.IntFlag{Name: "audit-max", Usage: "keep at most `N` audit entries, dropping the oldest", Value: node.DefaultAuditEntries},
 		},
 		Action: runDaemon,
 	}
@@ -160,6 +170,20 @@ func runDaemon(c *cli.Context) error {
 		repl = cfg.Replication
 	}
 	opts = append(opts, node.WithReplication(repl))
+	enforce := c.Bool("enforce")
+	if !c.IsSet("enforce") && cfg.Enforce != nil {
+		enforce = *cfg.Enforce
+	}
+	auditMax := c.Int("audit-max")
+	if !c.IsSet("audit-max") && cfg.AuditMax > 0 {
+		auditMax = cfg.AuditMax
+	}
+	if auditMax < 1 {
+		return usagef("--audit-max %d: must be 1 or more", auditMax)
+	}
+	if enforce {
+		opts = append(opts, node.WithEnforcement(auditMax))
+	}
 	if w := pick("watch", cfg.Watch); len(w) > 0 {
 		opts = append(opts, node.WithWatch(w...))
 	}

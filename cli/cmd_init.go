@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 
-	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/urfave/cli/v2"
 )
@@ -75,12 +74,12 @@ func hashCommand() *cli.Command {
 			if c.NArg() == 0 {
 				return usagef("hash needs at least one FILE")
 			}
-			code, err := hashCode(c)
+			hash, err := hasher(c)
 			if err != nil {
 				return err
 			}
 			for _, p := range c.Args().Slice() {
-				id, err := lineage.HashFile(p, code)
+				id, err := hash(p)
 				if err != nil {
 					return err
 				}

@@ -26,10 +26,14 @@ func daemonAPI(c *cli.Context) (*apiClient, error) {
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
-		Usage:     "where a record stands: local, published, replicated to N peers",
-		ArgsUsage: "RECORD_CID",
-		Flags:     []cli.Flag{jsonFlag},
+		Usage:     "where a record stands: local, published, replicated to N peers (or, with --enforcement, what enforces)",
+		ArgsUsage: "RECORD_CID | --enforcement",
+		Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "enforcement",
+			Usage: "say which enforcement backends are active and why (asks the running daemon)"}},
 		Action: func(c *cli.Context) error {
+			if c.Bool("enforcement") {
+				return runEnforcementStatus(c)
+			}
 			if c.NArg() != 1 {
 				return usagef("status needs exactly one record CID")
 			}
@@ -188,10 +192,10 @@ func targetOnly(c *cli.Context, command string) (cid.Cid, error) {
 	if c.NArg() != 1 {
 		return cid.Undef, usagef("%s needs exactly one FILE or CID", command)
 	}
-	code, err := hashCode(c)
+	hash, err := hasher(c)
 	if err != nil {
 		return cid.Undef, err
 	}
-	out, _, err := target(c.Args().First(), code)
+	out, _, err := target(c.Args().First(), hash)
 	return out, err
 }

@@ -26,11 +26,14 @@ func verifyCommand() *cli.Command {
 			"signature and recurses into every input. Prints the ancestry as a tree (short CID, local\n" +
 			"path when known, verdict, executor) and a one-line summary.\n\n" +
 			"An input with no record anywhere is a source, not a failure, unless --full is given.\n" +
+			"A record revoked by its executor (or by a --trust-revoker) is revoked, and so fails every\n" +
+			"descendant; other revocations are shown and ignored.\n" +
 			"Exit status: 0 verified, 1 not verified, 2 error.",
 		Flags: []cli.Flag{
 			jsonFlag,
 			&cli.IntFlag{Name: "depth", Usage: "check at most `N` levels of inputs (0: up to 1024)"},
 			&cli.StringSliceFlag{Name: "trust", Usage: "trust only records signed by `PEERID` (repeatable); default: any valid signature, executors listed"},
+			&cli.StringSliceFlag{Name: "trust-revoker", Usage: "count revocations signed by `PEERID` besides each record's own executor's (repeatable)"},
 			&cli.BoolFlag{Name: "full", Usage: "require a record for every ancestor: a source with no record fails"},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION`", Value: time.Minute},
 			hashFlag,
@@ -51,11 +54,27 @@ func runVerify(c *cli.Context) error {
 		}
 		opts.Trusted = append(opts.Trusted, id)
 	}
+	for _, s := range c.StringSlice("trust-revoker") {
+		id, err := peer.Decode(s)
+		if err != nil {
+			return usagef("--trust-revoker %s: not a peer ID: %v", s, err)
+		}
+		opts.TrustedRevokers = append(opts.TrustedRevokers, id)
+	}
 	target, path, st, err := targetAndBackend(c, "verify")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	revs, err := st.AllRevocations()
+	if err != nil {
+		return err
+	}
+	idx, err := node.IndexRevocations(revs)
+	if err != nil {
+		return err
+	}
+	opts.Revocations = idx.Lookup
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
 	if isTerminal(c.App.ErrWriter) {

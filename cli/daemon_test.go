@@ -17,6 +17,54 @@ import (
 // at cleanup, and must exit 0.
 func startDaemon(t *testing.T, home string, args ...string) []string {
 	t.Helper()
+	d := spawnDaemon(t, home, args...)
+	t.Cleanup(func() {
+		if d.killed {
+			return
+		}
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-d.exited:
+			if err != nil {
+				log, _ := os.ReadFile(d.logPath)
+				t.Errorf("daemon exit after SIGTERM = %v\n%s", err, log)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("daemon did not stop within 20s of SIGTERM")
+		}
+		if _, err := os.Stat(filepath.Join(home, "api.sock")); !os.IsNotExist(err) {
+			t.Errorf("API socket left behind after a clean stop (%v)", err)
+		}
+	})
+	return d.addrs
+}
+
+// daemonProc is a daemon process started by spawnDaemon.
+type daemonProc struct {
+	cmd     *exec.Cmd
+	exited  chan error
+	logPath string
+	addrs   []string
+	killed  bool
+}
+
+// kill9 kills the daemon with SIGKILL (nothing of it runs after) and
+// waits for it to be gone.
+func (d *daemonProc) kill9(t *testing.T) {
+	t.Helper()
+	d.killed = true
+	_ = d.cmd.Process.Kill()
+	select {
+	case <-d.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon still running 20 s after SIGKILL")
+	}
+}
+
+// spawnDaemon starts the daemon process and waits for its API; the
+// process is killed at cleanup if still running.
+func spawnDaemon(t *testing.T, home string, args ...string) *daemonProc {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	full := append([]string{"--home", home, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0"}, args...)
 	cmd := exec.CommandContext(ctx, bonsaiBin, full...)
@@ -30,34 +78,23 @@ func startDaemon(t *testing.T, home string, args ...string) []string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	d := &daemonProc{cmd: cmd, exited: make(chan error, 1), logPath: logPath}
+	go func() { d.exited <- cmd.Wait() }()
+	// Registered first, so it runs last: after startDaemon's SIGTERM.
 	t.Cleanup(func() {
-		defer cancel()
-		defer logf.Close()
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				log, _ := os.ReadFile(logPath)
-				t.Errorf("daemon exit after SIGTERM = %v\n%s", err, log)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("daemon did not stop within 20s of SIGTERM")
-		}
-		if _, err := os.Stat(filepath.Join(home, "api.sock")); !os.IsNotExist(err) {
-			t.Errorf("API socket left behind after a clean stop (%v)", err)
-		}
+		cancel()
+		logf.Close()
 	})
 	// Wait for the API: `id --addrs` fails until the daemon serves it.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r := bonsai(t, "", home, "id", "--addrs")
 		if r.code == 0 && strings.Contains(r.stdout, "/p2p/") {
-			return strings.Fields(r.stdout)
+			d.addrs = strings.Fields(r.stdout)
+			return d
 		}
 		select {
-		case err := <-exited:
+		case err := <-d.exited:
 			log, _ := os.ReadFile(logPath)
 			t.Fatalf("daemon exited early: %v\n%s", err, log)
 		default:

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,14 +64,46 @@ var hashFlag = &cli.StringFlag{
 
 var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
 
+// hasher returns how this command hashes files: through the daemon when
+// one runs (its own opens pass its enforcement, so a guarded file still
+// hashes for the node's user), else here.
+func hasher(c *cli.Context) (func(path string) (cid.Cid, error), error) {
+	code, err := hashCode(c)
+	if err != nil {
+		return nil, err
+	}
+	local := func(p string) (cid.Cid, error) { return lineage.HashFile(p, code) }
+	h, err := home(c)
+	if err != nil {
+		return local, nil
+	}
+	api, ok := dialAPI(c.Context, h)
+	if !ok {
+		return local, nil
+	}
+	name := c.String("hash")
+	return func(p string) (cid.Cid, error) {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return cid.Undef, err
+		}
+		var out struct{ CID string }
+		q := "/v1/hash?path=" + url.QueryEscape(abs) + "&hash=" + url.QueryEscape(name)
+		if err := api.do(c.Context, http.MethodGet, q, nil, &out); err != nil {
+			return cid.Undef, err
+		}
+		return cid.Decode(out.CID)
+	}, nil
+}
+
 // target resolves a FILE|CID argument: an existing path is hashed, anything
 // else must parse as a CID.
-func target(arg string, code uint64) (c cid.Cid, path string, err error) {
+func target(arg string, hash func(string) (cid.Cid, error)) (c cid.Cid, path string, err error) {
 	if st, serr := os.Stat(arg); serr == nil {
 		if st.IsDir() {
 			return cid.Undef, "", fmt.Errorf("%s: is a directory", arg)
 		}
-		c, err := lineage.HashFile(arg, code)
+		c, err := hash(arg)
 		if err != nil {
 			return cid.Undef, "", err
 		}
@@ -92,11 +126,11 @@ func targetAndBackend(c *cli.Context, command string) (cid.Cid, string, backend,
 	if c.NArg() != 1 {
 		return cid.Undef, "", nil, usagef("%s needs exactly one FILE or CID", command)
 	}
-	code, err := hashCode(c)
+	hash, err := hasher(c)
 	if err != nil {
 		return cid.Undef, "", nil, err
 	}
-	out, path, err := target(c.Args().First(), code)
+	out, path, err := target(c.Args().First(), hash)
 	if err != nil {
 		return cid.Undef, "", nil, err
 	}

@@ -35,6 +35,8 @@ type Source interface {
 	Block(c cid.Cid) (data []byte, ok bool, err error)
 	// Resolve returns the blocks of the records claiming output.
 	Resolve(ctx context.Context, output cid.Cid) ([]lineage.Block, error)
+	// Revocations returns every revocation block held.
+	Revocations() ([]lineage.Block, error)
 }
 
 // Server defaults; ServerOptions change them.
@@ -355,6 +357,22 @@ func (s *Server) serve(ctx context.Context, req *Request) (*Response, error) {
 		return s.serveByOutput(ctx, req, maxRecords)
 	case OpAncestry:
 		return s.serveAncestry(ctx, req, maxRecords, maxDepth)
+	case OpRevocations:
+		bs, err := s.src.Revocations()
+		if err != nil {
+			return nil, err
+		}
+		resp := &Response{}
+		left := budget{blocks: maxRecords, bytes: s.cfg.maxBytes - responseOverhead}
+		for _, b := range bs {
+			if left.blocks < 1 || left.bytes < blockCost(b) {
+				break // a later sync, from another peer, brings the rest
+			}
+			left.blocks--
+			left.bytes -= blockCost(b)
+			resp.Blocks = append(resp.Blocks, b)
+		}
+		return resp, nil
 	}
 	return nil, fmt.Errorf("unknown op %q", req.Op)
 }
@@ -689,6 +707,10 @@ func answers(req *Request, resp *Response) error {
 			if !asked[c] {
 				return fmt.Errorf("frontier %s was not asked for", c)
 			}
+		}
+	case OpRevocations:
+		if len(resp.Frontier) > 0 {
+			return errors.New("frontier in answer to a request for revocations")
 		}
 	}
 	if len(resp.Has) > 0 {

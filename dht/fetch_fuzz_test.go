@@ -3,9 +3,7 @@ package dht
 import (
 	"bytes"
 	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
+	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"reflect"
 	"strings"
 	"testing"
@@ -219,28 +217,8 @@ func FuzzResponseFrame(f *testing.F) {
 // TestFetchFuzzCorpus keeps the committed seed corpora equal to the seeds
 // above; go test -update rewrites them.
 func TestFetchFuzzCorpus(t *testing.T) {
-	for name, seeds := range map[string]map[string][]byte{
-		"FuzzRequestFrame":  requestSeeds(t),
-		"FuzzResponseFrame": responseSeeds(t),
-	} {
-		dir := filepath.Join("testdata", "fuzz", name)
-		for seed, data := range seeds {
-			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
-			path := filepath.Join(dir, seed)
-			if updateCorpus() {
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			got, err := os.ReadFile(path)
-			if err != nil || string(got) != body {
-				t.Errorf("seed %s: corpus file differs or is missing (%v); run go test ./dht -run TestFetchFuzzCorpus -update", path, err)
-			}
-		}
-	}
+	golden.FuzzCorpus(t, "FuzzRequestFrame", requestSeeds(t))
+	golden.FuzzCorpus(t, "FuzzResponseFrame", responseSeeds(t))
 }
 
 // TestFetchSeedVerdicts checks the seeds do what their names say: the

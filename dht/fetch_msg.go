@@ -67,11 +67,14 @@ const (
 	OpAncestry Op = "ancestry"
 	// OpHas asks, for each record CID, whether the server holds it.
 	OpHas Op = "has"
+	// OpRevocations asks for every revocation block the server holds (no
+	// CIDs): how a node that joins learns what was revoked before.
+	OpRevocations Op = "revocations"
 )
 
 func (o Op) valid() bool {
 	switch o {
-	case OpRecords, OpByOutput, OpAncestry, OpHas:
+	case OpRecords, OpByOutput, OpAncestry, OpHas, OpRevocations:
 		return true
 	}
 	return false
@@ -206,7 +209,11 @@ func (r *Request) Validate() error {
 	if !r.Op.valid() {
 		return fmt.Errorf("unknown op %q", r.Op)
 	}
-	if len(r.CIDs) == 0 {
+	if r.Op == OpRevocations {
+		if len(r.CIDs) > 0 || len(r.Skip) > 0 {
+			return errors.New("revocations: takes no CIDs")
+		}
+	} else if len(r.CIDs) == 0 {
 		return errors.New("no CIDs")
 	}
 	if len(r.CIDs) > MaxRequestCIDs {

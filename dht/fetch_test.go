@@ -27,9 +27,12 @@ import (
 // memRecords is the Source of these tests: signed records in memory. The
 // node's pebble store (node.Store) is adapted to Source in package node.
 type memRecords struct {
-	blocks map[cid.Cid][]byte
-	byOut  map[cid.Cid][]lineage.Block
+	blocks  map[cid.Cid][]byte
+	byOut   map[cid.Cid][]lineage.Block
+	revoked []lineage.Block
 }
+
+func (m *memRecords) Revocations() ([]lineage.Block, error) { return m.revoked, nil }
 
 func newMemRecords() *memRecords {
 	return &memRecords{blocks: map[cid.Cid][]byte{}, byOut: map[cid.Cid][]lineage.Block{}}
@@ -628,5 +631,26 @@ func TestLimitersForgetIdlePeers(t *testing.T) {
 	strict := newLimiters(rate.Every(time.Hour), 1)
 	if !strict.allow("p") || strict.allow("p") || !strict.allow("q") {
 		t.Fatal("a burst of 1 should allow one request per peer")
+	}
+}
+
+// TestFetchRevocations: the revocations op takes no CIDs and answers with
+// every revocation block the source holds.
+func TestFetchRevocations(t *testing.T) {
+	src := newMemRecords()
+	recs := chainOf(t, src, 1)
+	v := &lineage.Revocation{Target: recs[0], Reason: "test", Time: 1764000000}
+	b, err := v.Sign(testkeys.Key(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.revoked = []lineage.Block{b}
+	client, server := startServer(t, src)
+	resp := mustFetch(t, client, server, Request{Op: OpRevocations})
+	if len(resp.Blocks) != 1 || !resp.Blocks[0].CID.Equals(b.CID) {
+		t.Fatalf("revocations = %d blocks, want the one held", len(resp.Blocks))
+	}
+	if err := (&Request{Op: OpRevocations, CIDs: recs}).Validate(); err == nil {
+		t.Error("a revocations request with CIDs validates")
 	}
 }

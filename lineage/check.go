@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/internal/par"
@@ -49,6 +50,12 @@ type Options struct {
 	// they touch and so every descendant.
 	RevokedExecutors []peer.ID
 	Revoked          []cid.Cid
+	// Revocations, when set, returns the verified revocations that target
+	// a record; one signed by the record's executor or by one of
+	// TrustedRevokers revokes it (and fails every descendant); others are
+	// named in the record's reason and ignored.
+	Revocations     func(record cid.Cid) []*Revocation
+	TrustedRevokers []peer.ID
 	// RequireFull makes a leaf with no record a failure (NoRecord) instead
 	// of a Source.
 	RequireFull bool
@@ -289,6 +296,7 @@ func (c *checker) judge(output cid.Cid, b Block) RecordCheck {
 		rc.Verdict, rc.Reason = Invalid, fmt.Sprintf("record is for output %s, not %s", rec.Output, output)
 	case c.revoked[b.CID]:
 		rc.Verdict, rc.Reason = Revoked, "record revoked"
+	case c.revokedBy(b.CID, rec, &rc):
 	case c.revokedExec[rec.Executor.Peer]:
 		rc.Verdict, rc.Reason = Revoked, "executor "+rec.Executor.Peer.String()+" revoked"
 	case len(c.trusted) > 0 && !c.trusted[rec.Executor.Peer]:
@@ -299,6 +307,35 @@ func (c *checker) judge(output cid.Cid, b Block) RecordCheck {
 		rc.Verdict = Verified
 	}
 	return rc
+}
+
+// revokedBy reports whether a revocation that counts targets record rc:
+// then rc says which (the earliest); revocations that do not count are
+// named in its reason and ignored.
+func (c *checker) revokedBy(record cid.Cid, rec *Record, rc *RecordCheck) bool {
+	if c.opts.Revocations == nil {
+		return false
+	}
+	var ignored []string
+	var counted *Revocation
+	for _, v := range c.opts.Revocations(record) {
+		if v.Counts(rec, c.opts.TrustedRevokers) {
+			if counted == nil || v.Time < counted.Time {
+				counted = v
+			}
+		} else {
+			ignored = append(ignored, v.Revoker.String())
+		}
+	}
+	if counted != nil {
+		rc.Verdict = Revoked
+		rc.Reason = fmt.Sprintf("revoked by %s at %s: %q", counted.Revoker, time.Unix(counted.Time, 0).UTC().Format(time.RFC3339), counted.Reason)
+		return true
+	}
+	if len(ignored) > 0 {
+		rc.Reason = "revocation ignored (neither the executor nor a trusted revoker): " + strings.Join(ignored, ", ")
+	}
+	return false
 }
 
 // evaluate walks the fetched DAG depth first from the target, finding

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
@@ -68,7 +69,9 @@ func HashReader(r io.Reader, code uint64) (cid.Cid, error) {
 
 // HashFile returns the content CID of the regular file at path.
 func HashFile(path string, code uint64) (cid.Cid, error) {
-	f, err := os.Open(path)
+	// Non-blocking: opening a FIFO must not wait for a writer; a regular
+	// file reads as usual.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return cid.Undef, err
 	}

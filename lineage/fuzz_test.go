@@ -2,9 +2,7 @@ package lineage_test
 
 import (
 	"bytes"
-	"fmt"
-	"os"
-	"path/filepath"
+	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"testing"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
@@ -56,22 +54,4 @@ func FuzzDecode(f *testing.F) {
 
 // TestFuzzCorpus keeps the committed seed corpus equal to fuzzSeeds; -update
 // rewrites it.
-func TestFuzzCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzDecode")
-	for name, s := range fuzzSeeds(t) {
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
-		path := filepath.Join(dir, name)
-		if *update {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || string(got) != body {
-			t.Errorf("seed %s: corpus file differs or is missing (%v); run go test -update", path, err)
-		}
-	}
-}
+func TestFuzzCorpus(t *testing.T) { golden.FuzzCorpus(t, "FuzzDecode", fuzzSeeds(t)) }

@@ -2,7 +2,6 @@ package lineage_test
 
 import (
 	"crypto/sha256"
-	"flag"
 	"fmt"
 	"testing"
 
@@ -12,8 +11,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files and the fuzz seed corpus")
 
 // content returns a deterministic content CID for a name.
 func content(name string) cid.Cid {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,7 @@ func TestGoldenVectors(t *testing.T) {
 		sb.WriteString("hex: " + hex.EncodeToString(b.Data) + "\n\n")
 	}
 	path := filepath.Join("testdata", "records.golden")
-	if *update {
+	if golden.Updating() {
 		if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bonsai-lineage/bonsai/enforce"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/ipfs/go-cid"
 )
@@ -241,6 +242,144 @@ func (n *Node) apiHandler() http.Handler {
 		}
 		writeJSON(w, st)
 	})
+	mux.HandleFunc("POST /v1/policy", func(w http.ResponseWriter, r *http.Request) {
+		var in PolicyJSON
+		if err := json.NewDecoder(io.LimitReader(r.Body, 2*enforce.MaxPolicySize)).Decode(&in); err != nil {
+			apiError(w, http.StatusBadRequest, fmt.Errorf("policy request: %w", err))
+			return
+		}
+		p, err := n.Store.PutPolicy(in.File, []byte(in.YAML))
+		if err != nil {
+			apiError(w, http.StatusBadRequest, err)
+			return
+		}
+		if err := n.ReloadPolicies(); err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, PolicyJSON{Name: p.Metadata.Name, File: in.File, Policy: p})
+	})
+	mux.HandleFunc("POST /v1/policy/rm", func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Query().Get("name")
+		if err := n.Store.DeletePolicy(name); err != nil {
+			apiError(w, http.StatusBadRequest, err)
+			return
+		}
+		if err := n.ReloadPolicies(); err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, map[string]string{"removed": name})
+	})
+	mux.HandleFunc("GET /v1/enforcement", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, n.Enforcement())
+	})
+	mux.HandleFunc("GET /v1/audit", func(w http.ResponseWriter, r *http.Request) {
+		var since time.Time
+		if v := r.URL.Query().Get("since"); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				apiError(w, http.StatusBadRequest, fmt.Errorf("since: %w", err))
+				return
+			}
+			since = t
+		}
+		es, err := n.Store.Audit(since, r.URL.Query().Get("policy"))
+		if err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		dropped, err := n.Store.AuditDropped()
+		if err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, AuditJSON{Events: es, Dropped: dropped})
+	})
+	// The daemon hashes a file for its owner's commands (the socket is
+	// 0600): its own opens pass its enforcement, and it answers with a
+	// CID, never the content.
+	mux.HandleFunc("GET /v1/hash", func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.Query().Get("path")
+		if !filepath.IsAbs(path) {
+			apiError(w, http.StatusBadRequest, fmt.Errorf("hash: %q is not an absolute path", path))
+			return
+		}
+		name := r.URL.Query().Get("hash")
+		if name == "" {
+			name = "sha2-256"
+		}
+		code, err := lineage.HashCode(name)
+		if err != nil {
+			apiError(w, http.StatusBadRequest, err)
+			return
+		}
+		c, err := lineage.HashFile(path, code)
+		if err != nil {
+			apiError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, map[string]string{"cid": c.String()})
+	})
+	mux.HandleFunc("GET /v1/revocations", func(w http.ResponseWriter, r *http.Request) {
+		bs, err := n.Store.AllRevocations()
+		if err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		out := RevocationsJSON{Blocks: make([][]byte, len(bs))}
+		for i, b := range bs {
+			out.Blocks[i] = b.Data
+		}
+		writeJSON(w, out)
+	})
+	mux.HandleFunc("POST /v1/revocations", func(w http.ResponseWriter, r *http.Request) {
+		var in RevocationsJSON
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(&in); err != nil {
+			apiError(w, http.StatusBadRequest, fmt.Errorf("revocations: %w", err))
+			return
+		}
+		for _, d := range in.Blocks {
+			if err := n.AddRevocation(r.Context(), lineage.Block{CID: lineage.RecordCID(d), Data: d}); err != nil {
+				apiError(w, http.StatusBadRequest, err)
+				return
+			}
+		}
+		writeJSON(w, map[string]int{"added": len(in.Blocks)})
+	})
+	mux.HandleFunc("POST /v1/revoke", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Record string `json:"record"`
+			Reason string `json:"reason"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&in); err != nil {
+			apiError(w, http.StatusBadRequest, fmt.Errorf("revoke: %w", err))
+			return
+		}
+		rc, err := cid.Decode(in.Record)
+		if err != nil {
+			apiError(w, http.StatusBadRequest, fmt.Errorf("revoke: record: %w", err))
+			return
+		}
+		b, err := n.Revoke(r.Context(), rc, in.Reason)
+		if err != nil {
+			apiError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, map[string]string{"revocation": b.CID.String()})
+	})
+	mux.HandleFunc("GET /v1/policies", func(w http.ResponseWriter, r *http.Request) {
+		ps, err := n.Store.Policies()
+		if err != nil {
+			apiError(w, http.StatusInternalServerError, err)
+			return
+		}
+		out := make([]PolicyJSON, len(ps))
+		for i, p := range ps {
+			out[i] = PolicyJSON{Name: p.Name, YAML: string(p.YAML), Policy: p.Policy}
+		}
+		writeJSON(w, out)
+	})
 	mux.HandleFunc("GET /v1/pins", func(w http.ResponseWriter, r *http.Request) {
 		pins, err := n.Store.Pins()
 		if err != nil {
@@ -254,6 +393,27 @@ func (n *Node) apiHandler() http.Handler {
 		writeJSON(w, out)
 	})
 	return mux
+}
+
+// PolicyJSON is a policy on the wire and in `bonsai policy list --json`:
+// applying sends File (for errors) and YAML; answers carry the parsed
+// Policy.
+type PolicyJSON struct {
+	Name   string          `json:"name,omitempty"`
+	File   string          `json:"file,omitempty"`
+	YAML   string          `json:"yaml,omitempty"`
+	Policy *enforce.Policy `json:"policy,omitempty"`
+}
+
+// RevocationsJSON is revocation blocks on the wire.
+type RevocationsJSON struct {
+	Blocks [][]byte `json:"blocks"`
+}
+
+// AuditJSON is the audit log on the wire and in `bonsai audit --json`.
+type AuditJSON struct {
+	Events  []enforce.Event `json:"events"`
+	Dropped uint64          `json:"dropped"`
 }
 
 // PinJSON is a pin on the wire and in `bonsai pins --json`.

@@ -17,6 +17,11 @@ const (
 	prefixOutbox = 'x' // x + record CID             -> outbox entry (see outbox.go)
 	prefixPin    = 'n' // n + output CID             -> pin entry (see pins.go)
 	prefixAcq    = 'a' // a + record CID             -> nothing: an own record whose λ levels are not yet held (see acquire.go)
+	prefixPolicy = 'y' // y + policy name            -> the policy's YAML as applied (see policies.go)
+	prefixAudit  = 'u' // u + time (ns, 8 bytes BE) + sequence (8 bytes) -> audit event, JSON (see audit.go)
+	keyAuditDrop = 'U' // U                          -> audit events dropped past the bound (8 bytes BE)
+	keyEnforcing = 'h' // h                          -> enforcement heartbeat, JSON (see audit.go)
+	prefixRevoke = 'v' // v + target record CID + revocation CID -> revocation block (see revocations.go)
 )
 
 func key(prefix byte, parts ...[]byte) []byte {

@@ -39,6 +39,8 @@ type config struct {
 	autoRefresh  bool
 	fetchBatch   int
 	maxProviders int
+	enforce      bool
+	auditEntries int
 }
 
 // Option configures a Node.
@@ -140,6 +142,20 @@ func WithReprovideInterval(d time.Duration) Option {
 	return func(c *config) error { c.reprovide = d; return nil }
 }
 
+// WithEnforcement runs the node's policies (see package enforce): opens
+// and execs under their scopes are decided through fanotify when the
+// kernel allows it (root), and every decision goes to the audit log of
+// at most auditEntries entries (0: DefaultAuditEntries). Default: off.
+func WithEnforcement(auditEntries int) Option {
+	return func(c *config) error {
+		if auditEntries < 0 {
+			return fmt.Errorf("audit entries %d: must be 0 or more", auditEntries)
+		}
+		c.enforce, c.auditEntries = true, auditEntries
+		return nil
+	}
+}
+
 // WithLogger sets the structured logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.logger = l; return nil }
@@ -170,6 +186,8 @@ type Node struct {
 	acquireWake chan struct{}
 	missMu      sync.Mutex
 	misses      map[cid.Cid]miss // what recent prefetches could not bring
+	enf         *enforcement     // nil when enforcement is off
+	rev         *revocations     // the revocation gossip
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -222,12 +240,19 @@ func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
 	n.outbox = NewOutbox(st, publisher{n}, WithOutboxLogger(cfg.logger))
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	// Gossip joins before the node meets anyone: a peer met before it
+	// would find no gossip protocol here and never send to it.
+	if err := n.startRevocations(runCtx); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if len(cfg.bootstrap) > 0 {
 		if err := sw.Bootstrap(ctx); err != nil {
 			n.Close()
 			return nil, err
 		}
 	}
+	n.goRun(func() { n.revocationLoop(runCtx) })
 	n.goRun(func() { _ = n.outbox.Run(runCtx) })
 	n.goRun(func() { n.provideLoop(runCtx) })
 	n.goRun(func() { n.acquireLoop(runCtx) })
@@ -242,6 +267,12 @@ func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
 	}
 	if cfg.reprovide > 0 {
 		n.goRun(func() { n.reprovideLoop(runCtx, len(cfg.bootstrap) > 0) })
+	}
+	if cfg.enforce {
+		if err := n.startEnforcement(runCtx); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("start enforcement: %w", err)
+		}
 	}
 	return n, nil
 }
@@ -441,6 +472,8 @@ func (s storeSource) Block(c cid.Cid) ([]byte, bool, error) {
 func (s storeSource) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block, error) {
 	return s.st.Resolve(ctx, out)
 }
+
+func (s storeSource) Revocations() ([]lineage.Block, error) { return s.st.AllRevocations() }
 
 // WaitIdle waits until every replica this node received is indexed and
 // every output it queued is provided: after the publishers' Flush, it is

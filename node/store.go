@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
@@ -34,7 +35,19 @@ type Store struct {
 	lock    *os.File
 	dir     string
 	closed  bool
+	// gen changes whenever records or policies are written: what an
+	// enforcement verdict depends on.
+	gen atomic.Uint64
+	// The audit log's writer: entries held (-1: not counted yet) and a
+	// sequence that orders entries of the same nanosecond.
+	auditMu    sync.Mutex
+	auditCount int
+	auditSeq   uint64
 }
+
+// Generation changes whenever records or policies are written; verdicts
+// cached under an older one are decided again.
+func (s *Store) Generation() uint64 { return s.gen.Load() }
 
 // StoreDir is the store's directory inside a node's home.
 const StoreDir = "store"
@@ -62,7 +75,7 @@ func OpenStore(home string) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	return &Store{db: db, lock: lock, dir: dir}, nil
+	return &Store{db: db, lock: lock, dir: dir, auditCount: -1}, nil
 }
 
 // Close flushes and closes the store and releases its lock. Closing twice
@@ -199,6 +212,9 @@ func (s *Store) putOpened(blocks []lineage.Block, recs []*lineage.Record, paths 
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return 0, fmt.Errorf("write store: %w", err)
+	}
+	if added > 0 {
+		s.gen.Add(1)
 	}
 	return added, nil
 }

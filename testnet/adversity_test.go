@@ -75,6 +75,8 @@ type forgingSource struct{ forged lineage.Block }
 
 func (f forgingSource) Block(c cid.Cid) ([]byte, bool, error) { return nil, false, nil }
 
+func (f forgingSource) Revocations() ([]lineage.Block, error) { return nil, nil }
+
 func (f forgingSource) Resolve(context.Context, cid.Cid) ([]lineage.Block, error) {
 	return []lineage.Block{f.forged}, nil
 }

@@ -74,8 +74,8 @@ func makeWideDAG(tb testing.TB, s *testnet.Swarm, nodes, width, depth int) wideD
 // prefetch), round-trips (fetch requests),
 // provider-lookups, fetched/needed (records received over records in the
 // ancestry), verified (1 or 0), heap-MiB after the run (every node of the
-// process), peak-RSS-MiB (the process's peak so far: sizes run in
-// increasing order, so it is this size's peak).
+// process), peak-RSS-MiB (the process's peak so far: make bench runs
+// each size in a process of its own).
 func BenchmarkSwarmScale(b *testing.B) {
 	for _, n := range benchSizes(b, "BONSAI_SCALE_NODES", []int{20, 40, 80}) {
 		for _, gc := range []bool{false, true} {

@@ -6,7 +6,9 @@ package golden
 
 import (
 	"flag"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -89,5 +91,29 @@ func WriteCases(t *testing.T, path string, cases []Case, got [][]string) {
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// FuzzCorpus keeps the committed seed corpus of fuzz target name (under
+// testdata/fuzz) equal to seeds: a seed file that differs or is missing
+// fails the test, and -update rewrites them.
+func FuzzCorpus(t testing.TB, name string, seeds map[string][]byte) {
+	t.Helper()
+	dir := filepath.Join("testdata", "fuzz", name)
+	for seed, data := range seeds {
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
+		path := filepath.Join(dir, seed)
+		if Updating() {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != body {
+			t.Errorf("seed %s: corpus file differs or is missing (%v); run the test with -update", path, err)
+		}
 	}
 }

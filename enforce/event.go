@@ -1,0 +1,33 @@
+package enforce
+
+import "time"
+
+// Event is one enforcement decision as the audit log keeps it.
+type Event struct {
+	Time     time.Time     `json:"time"`
+	Kind     string        `json:"kind"` // open, exec, connect, gap
+	Policy   string        `json:"policy,omitempty"`
+	Rule     string        `json:"rule,omitempty"`
+	Mode     Mode          `json:"mode,omitempty"`
+	Decision string        `json:"decision"` // allow, deny, audit-deny (audit mode: would deny)
+	Path     string        `json:"path,omitempty"`
+	CID      string        `json:"cid,omitempty"`
+	Dest     string        `json:"dest,omitempty"`
+	PID      int32         `json:"pid,omitempty"`
+	Program  string        `json:"program,omitempty"`
+	UID      int           `json:"uid"`
+	Reason   string        `json:"reason,omitempty"`
+	Latency  time.Duration `json:"latency_ns,omitempty"`
+	Cached   bool          `json:"cached,omitempty"`
+}
+
+// decisionWord is an Event's decision for d.
+func decisionWord(d Decision) string {
+	switch {
+	case !d.Fails:
+		return "allow"
+	case d.Allow:
+		return "audit-deny"
+	}
+	return "deny"
+}

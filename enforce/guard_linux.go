@@ -1,0 +1,351 @@
+package enforce
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/bonsai-lineage/bonsai/lineage"
+	"golang.org/x/sys/unix"
+)
+
+// Guard is the fanotify backend: it holds permission marks on the mounts
+// of the policies' scopes and answers every open and exec there. Files in
+// no policy's scope are allowed at once; the others are hashed through
+// the event's descriptor (never by path) and decided, with a verdict
+// cache keyed by the file's identity and content.
+//
+// Fail mode: if the process holding the guard dies, the kernel allows the
+// events pending and checks nothing more until a guard starts again.
+type Guard struct {
+	cfg   *config
+	fd    int
+	self  int32
+	cache *verdictCache
+	mu    sync.Mutex // marks
+	marks []string
+}
+
+// ErrUnsupported is returned where fanotify permission events cannot be
+// used (not root, a kernel without them).
+var ErrUnsupported = errors.New("fanotify permission events unavailable")
+
+// NewGuard opens a fanotify group for permission events with an unlimited
+// queue (a full queue would let events through unchecked).
+func NewGuard(opts ...Option) (*Guard, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_UNLIMITED_QUEUE|unix.FAN_UNLIMITED_MARKS,
+		unix.O_RDONLY|unix.O_LARGEFILE|unix.O_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("%w: fanotify_init: %v", ErrUnsupported, err)
+	}
+	return &Guard{cfg: cfg, fd: fd, self: int32(os.Getpid()), cache: newVerdictCache(cfg.cacheEntries)}, nil
+}
+
+// permMask is what the guard asks the kernel to hold for it.
+const permMask = unix.FAN_OPEN_PERM | unix.FAN_OPEN_EXEC_PERM
+
+// Mark replaces the guard's marks with the mounts holding paths (each
+// path, or its nearest existing parent when it does not exist yet).
+func (g *Guard) Mark(paths []string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := unix.FanotifyMark(g.fd, unix.FAN_MARK_FLUSH|unix.FAN_MARK_MOUNT, 0, unix.AT_FDCWD, ""); err != nil {
+		return fmt.Errorf("fanotify: flush marks: %w", err)
+	}
+	g.marks = nil
+	for _, p := range paths {
+		at := existingParent(p)
+		if err := unix.FanotifyMark(g.fd, unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT, permMask, unix.AT_FDCWD, at); err != nil {
+			return fmt.Errorf("fanotify: mark the mount of %s: %w", at, err)
+		}
+		g.marks = append(g.marks, at)
+	}
+	return nil
+}
+
+// Close releases a guard that never ran (Run closes its own).
+func (g *Guard) Close() error { return unix.Close(g.fd) }
+
+// Marks are the paths whose mounts are marked.
+func (g *Guard) Marks() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.marks...)
+}
+
+func existingParent(p string) string {
+	for {
+		if _, err := os.Stat(p); err == nil || p == "/" || p == "." {
+			return p
+		}
+		i := strings.LastIndexByte(strings.TrimSuffix(p, "/"), '/')
+		if i <= 0 {
+			return "/"
+		}
+		p = p[:i]
+	}
+}
+
+// Run answers permission events until ctx is done, then closes the group
+// (the kernel allows what is still pending). A Guard runs once.
+func (g *Guard) Run(ctx context.Context) error {
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(g.fd)
+		return fmt.Errorf("eventfd: %w", err)
+	}
+	jobs := make(chan *job, 1024)
+	var wg sync.WaitGroup
+	for range g.cfg.workers {
+		wg.Go(func() {
+			for j := range jobs {
+				g.handle(ctx, j)
+			}
+		})
+	}
+	stop := context.AfterFunc(ctx, func() {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		_, _ = unix.Write(wake, one[:])
+	})
+	defer func() {
+		stop()
+		close(jobs)
+		wg.Wait() // every worker has answered: the group can go
+		unix.Close(g.fd)
+		unix.Close(wake)
+	}()
+	buf := make([]byte, 64<<10)
+	const metaSize = int(unsafe.Sizeof(unix.FanotifyEventMetadata{}))
+	fds := []unix.PollFd{{Fd: int32(g.fd), Events: unix.POLLIN}, {Fd: int32(wake), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return fmt.Errorf("fanotify: poll: %w", err)
+		}
+		if fds[1].Revents != 0 || ctx.Err() != nil {
+			return nil
+		}
+		if fds[0].Revents&unix.POLLIN == 0 {
+			continue
+		}
+		n, err := unix.Read(g.fd, buf)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+				continue
+			}
+			return fmt.Errorf("fanotify: read: %w", err)
+		}
+		for off := 0; off+metaSize <= n; {
+			ev := *(*unix.FanotifyEventMetadata)(unsafe.Pointer(&buf[off]))
+			if ev.Vers != unix.FANOTIFY_METADATA_VERSION {
+				return fmt.Errorf("fanotify: metadata version %d, want %d", ev.Vers, unix.FANOTIFY_METADATA_VERSION)
+			}
+			if ev.Event_len < uint32(metaSize) {
+				return fmt.Errorf("fanotify: event of %d bytes", ev.Event_len)
+			}
+			off += int(ev.Event_len)
+			if ev.Fd < 0 {
+				continue // queue overflow: cannot happen with an unlimited queue
+			}
+			if ev.Pid == g.self {
+				// The node's own accesses: it would wait for itself.
+				g.respond(ev.Fd, true)
+				unix.Close(int(ev.Fd))
+				continue
+			}
+			if j := g.quick(ev); j != nil {
+				jobs <- j
+			}
+		}
+	}
+}
+
+func (g *Guard) respond(fd int32, allow bool) {
+	r := uint32(unix.FAN_ALLOW)
+	if !allow {
+		r = unix.FAN_DENY
+	}
+	var b [8]byte
+	binary.NativeEndian.PutUint32(b[0:], uint32(fd))
+	binary.NativeEndian.PutUint32(b[4:], r)
+	_, _ = unix.Write(g.fd, b[:])
+}
+
+// job is an event past the reader: to decide (decisions nil), or
+// decided already and only to audit.
+type job struct {
+	ev        unix.FanotifyEventMetadata
+	start     time.Time
+	path      string
+	scoped    []*Policy
+	key       fileKey
+	size      int64
+	regular   bool
+	decisions []Decision
+	cid       string
+	cached    bool
+}
+
+// quick answers what needs no work in the reader itself: opens outside
+// every scope, and files whose verdicts are cached. It returns the job
+// for a worker: nil when nothing is left to do.
+func (g *Guard) quick(ev unix.FanotifyEventMetadata) *job {
+	j := &job{ev: ev, start: time.Now()}
+	fd := int(ev.Fd)
+	path, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		g.respond(ev.Fd, true)
+		unix.Close(fd)
+		return nil
+	}
+	j.path = path
+	for _, p := range g.cfg.policies() {
+		if p.Covers(path) {
+			j.scoped = append(j.scoped, p)
+		}
+	}
+	if len(j.scoped) == 0 {
+		g.respond(ev.Fd, true)
+		unix.Close(fd)
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		j.decisions = g.failAll(j.scoped, path, "", fmt.Sprintf("stat: %v", err))
+	} else {
+		j.regular = st.Mode&unix.S_IFMT == unix.S_IFREG
+		j.size = st.Size
+		j.key = fileKey{dev: st.Dev, ino: st.Ino, ctime: st.Ctim.Nano(), mtime: st.Mtim.Nano(), size: st.Size, generation: g.cfg.generation()}
+		if v, ok := g.cache.get(j.key); ok && samePolicies(v.decisions, j.scoped) {
+			j.decisions, j.cid, j.cached = v.decisions, v.cid, true
+		}
+	}
+	if j.decisions != nil {
+		g.answer(j)
+	}
+	return j
+}
+
+// answer responds to a decided job and closes its descriptor.
+func (g *Guard) answer(j *job) {
+	allow := true
+	for _, d := range j.decisions {
+		if !d.Allow {
+			allow = false
+		}
+	}
+	g.respond(j.ev.Fd, allow)
+	unix.Close(int(j.ev.Fd))
+}
+
+// handle decides a job not answered yet, then audits it.
+func (g *Guard) handle(ctx context.Context, j *job) {
+	if j.decisions == nil {
+		j.decisions, j.cid = g.decide(ctx, j)
+		g.answer(j)
+	}
+	lat := time.Since(j.start)
+	kind := "open"
+	if j.ev.Mask&unix.FAN_OPEN_EXEC_PERM != 0 {
+		kind = "exec"
+	}
+	prog, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", j.ev.Pid))
+	uid := -1
+	if st, err := os.Stat(fmt.Sprintf("/proc/%d", j.ev.Pid)); err == nil {
+		uid = int(st.Sys().(*syscall.Stat_t).Uid)
+	}
+	for _, d := range j.decisions {
+		g.cfg.audit(Event{Time: j.start.UTC(), Kind: kind, Policy: d.Policy, Rule: d.Rule, Mode: d.Mode, Decision: decisionWord(d),
+			Path: j.path, CID: j.cid, PID: j.ev.Pid, Program: prog, UID: uid, Reason: d.Reason, Latency: lat, Cached: j.cached})
+	}
+}
+
+// decide makes the scoped policies' decisions on a job's file, hashing it
+// through the event's descriptor, and caches them.
+func (g *Guard) decide(ctx context.Context, j *job) ([]Decision, string) {
+	if !j.regular {
+		// Directories and devices carry no lineage: not this backend's.
+		allow := make([]Decision, len(j.scoped))
+		for i, p := range j.scoped {
+			allow[i] = Decision{Policy: p.Metadata.Name, Mode: p.Spec.Mode, File: j.path, Allow: true, Reason: "not a regular file"}
+		}
+		return allow, ""
+	}
+	dctx, cancel := context.WithTimeout(ctx, g.cfg.timeout)
+	defer cancel()
+	c, err := lineage.HashReader(io.NewSectionReader(preader(j.ev.Fd), 0, j.size), g.cfg.hash)
+	if err != nil {
+		return g.failAll(j.scoped, j.path, "", fmt.Sprintf("hash: %v", err)), ""
+	}
+	var decs []Decision
+	for _, p := range j.scoped {
+		d, err := Decide(dctx, p, j.path, c, g.cfg.resolver)
+		if err != nil {
+			d = g.timeoutDecision(p, j.path, c.String(), err)
+		}
+		decs = append(decs, d)
+	}
+	if dctx.Err() == nil {
+		g.cache.put(j.key, cached{cid: c.String(), decisions: decs})
+	}
+	return decs, c.String()
+}
+
+func samePolicies(ds []Decision, ps []*Policy) bool {
+	if len(ds) != len(ps) {
+		return false
+	}
+	for i := range ds {
+		if ds[i].Policy != ps[i].Metadata.Name {
+			return false
+		}
+	}
+	return true
+}
+
+// timeoutDecision is the verdict when a decision could not be made.
+func (g *Guard) timeoutDecision(p *Policy, path, c string, err error) Decision {
+	d := Decision{Policy: p.Metadata.Name, Mode: p.Spec.Mode, File: path, CID: c, Fails: !g.cfg.allowOnTimeout,
+		Rule: "decision", Reason: "could not decide: " + err.Error()}
+	d.Allow = !d.Fails || p.Spec.Mode == Audit
+	return d
+}
+
+func (g *Guard) failAll(ps []*Policy, path, c, why string) []Decision {
+	ds := make([]Decision, len(ps))
+	for i, p := range ps {
+		ds[i] = g.timeoutDecision(p, path, c, errors.New(why))
+	}
+	return ds
+}
+
+// preader reads a descriptor at offsets (pread), leaving it open: the
+// guard closes event descriptors itself.
+type preader int32
+
+func (p preader) ReadAt(b []byte, off int64) (int, error) {
+	n, err := unix.Pread(int(p), b, off)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 && len(b) > 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}

@@ -1,0 +1,249 @@
+package enforce
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/signer"
+	"golang.org/x/sys/unix"
+)
+
+// guardFixture is a tmpfs mounted for one test (so the guard's mount mark
+// covers nothing else), a guard over it with the given policies, and the
+// audit events it sent.
+type guardFixture struct {
+	dir    string
+	res    mapResolver
+	key    *signer.Key
+	gen    atomic.Uint64
+	mu     sync.Mutex
+	events []Event
+	added  chan struct{} // a ping per audit event
+}
+
+func newGuardFixture(t testing.TB, policies ...string) *guardFixture {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("fanotify permission events need root: run the tests as root (CI does)")
+	}
+	f := &guardFixture{dir: t.TempDir(), res: mapResolver{}, added: make(chan struct{}, 1)}
+	if err := unix.Mount("tmpfs", f.dir, "tmpfs", 0, "size=16m"); err != nil {
+		t.Fatalf("mount tmpfs on %s: %v", f.dir, err)
+	}
+	t.Cleanup(func() { unix.Unmount(f.dir, unix.MNT_DETACH) })
+	k, err := signer.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.key = k
+	var ps []*Policy
+	for _, text := range policies {
+		ps = append(ps, policyOf(t, strings.ReplaceAll(text, "DIR", f.dir)))
+	}
+	g, err := NewGuard(WithResolver(f.res), WithPolicies(func() []*Policy { return ps }),
+		WithGeneration(f.gen.Load), WithAudit(func(e Event) {
+			f.mu.Lock()
+			f.events = append(f.events, e)
+			f.mu.Unlock()
+			select {
+			case f.added <- struct{}{}:
+			default:
+			}
+		}), WithDecisionTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, p := range ps {
+		paths = append(paths, p.Spec.Scope.Paths...)
+	}
+	if err := g.Mark(paths); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Guard.Run = %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Guard.Run did not stop within 10 s of its context")
+		}
+	})
+	return f
+}
+
+// write makes a file under the fixture's dir; recorded files get a record
+// signed by the fixture's key (a source record: no inputs).
+func (f *guardFixture) write(t *testing.T, name, body string, mode os.FileMode, recorded bool) string {
+	t.Helper()
+	p := filepath.Join(f.dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), mode); err != nil {
+		t.Fatal(err)
+	}
+	if recorded {
+		rec := &lineage.Record{Output: content(t, body), Time: 1764000000}
+		b, err := rec.Sign(f.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.res[rec.Output] = append(f.res[rec.Output], b)
+		f.gen.Add(1)
+	}
+	return p
+}
+
+// waitEvents waits (10 s at most) until path has n audit events: a
+// decision is answered first and audited after.
+func (f *guardFixture) waitEvents(t *testing.T, path string, n int) []Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		if es := f.eventsFor(path); len(es) >= n {
+			return es
+		}
+		select {
+		case <-f.added:
+		case <-deadline:
+			t.Fatalf("%s: %d audit events after 10 s, want %d", path, len(f.eventsFor(path)), n)
+		}
+	}
+}
+
+func (f *guardFixture) eventsFor(path string) []Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var es []Event
+	for _, e := range f.events {
+		if e.Path == path {
+			es = append(es, e)
+		}
+	}
+	return es
+}
+
+// run runs a command as a child (the test process itself is the guard's
+// own: always allowed) and returns its combined output and error.
+func run(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %v: no answer within 20 s (a permission event left waiting?)", name, args)
+	}
+	return string(out), err
+}
+
+// TestGuardOpensAndExecs: under an enforce policy, a file with a record
+// opens and a script with one runs; a file with no record is refused
+// (EPERM) to open and to exec; outside the scope, on the same mount, nothing changes; a second
+// open is answered from the cache; a new record (a new generation) is
+// decided again.
+func TestGuardOpensAndExecs(t *testing.T) {
+	f := newGuardFixture(t, `apiVersion: bonsai/v1
+kind: Policy
+metadata: {name: release}
+spec:
+  mode: enforce
+  scope: {paths: [DIR/release/]}
+  rules: [{verifiedLineage: {full: true}}, {notRevoked: {}}]
+`)
+	good := f.write(t, "release/good.txt", "recorded\n", 0o644, true)
+	stray := f.write(t, "release/stray.txt", "nobody made this\n", 0o644, false)
+	outside := f.write(t, "other/free.txt", "not guarded\n", 0o644, false)
+	script := f.write(t, "release/ok.sh", "#!/bin/sh\necho script ran\n", 0o755, true)
+	badScript := f.write(t, "release/bad.sh", "#!/bin/sh\necho should not run\n", 0o755, false)
+
+	for _, tc := range []struct {
+		name string
+		cmd  []string
+		ok   bool
+		out  string
+	}{
+		{"recorded file opens", []string{"cat", good}, true, "recorded\n"},
+		{"file with no record is denied", []string{"cat", stray}, false, "Operation not permitted"},
+		{"outside the scope", []string{"cat", outside}, true, "not guarded\n"},
+		{"recorded script runs", []string{script}, true, "script ran\n"},
+		{"script with no record does not run", []string{badScript}, false, "operation not permitted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(t, tc.cmd[0], tc.cmd[1:]...)
+			if err != nil {
+				out += err.Error()
+			}
+			if (err == nil) != tc.ok || !strings.Contains(out, tc.out) {
+				t.Errorf("%v: err=%v out=%q, want ok=%v and %q", tc.cmd, err, out, tc.ok, tc.out)
+			}
+		})
+	}
+	if es := f.waitEvents(t, stray, 1); es[0].Decision != "deny" || es[0].Rule != "verifiedLineage" || es[0].Program == "" || es[0].CID == "" {
+		t.Errorf("audit of the denied open = %+v", es)
+	}
+	if es := f.waitEvents(t, badScript, 1); es[len(es)-1].Decision != "deny" {
+		t.Errorf("audit of the denied exec = %+v", es)
+	} else if !slicesContainsKind(es, "exec") {
+		t.Errorf("no exec event for %s: %+v", badScript, es)
+	}
+	if es := f.eventsFor(outside); len(es) != 0 {
+		t.Errorf("opens outside the scope were audited: %+v", es)
+	}
+
+	// The same file again: from the cache.
+	if _, err := run(t, "cat", good); err != nil {
+		t.Fatal(err)
+	}
+	es := f.waitEvents(t, good, 2)
+	if !es[len(es)-1].Cached {
+		t.Errorf("second open of %s not answered from the cache: %+v", good, es)
+	}
+	// Record the stray file now: a new generation, decided again, allowed.
+	f.write(t, "release/stray.txt", "nobody made this\n", 0o644, true)
+	if out, err := run(t, "cat", stray); err != nil {
+		t.Errorf("cat of %s after its record: %v %q", stray, err, out)
+	}
+}
+
+func slicesContainsKind(es []Event, kind string) bool {
+	for _, e := range es {
+		if e.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// TestGuardAuditMode: an audit policy decides and logs, and never denies.
+func TestGuardAuditMode(t *testing.T) {
+	f := newGuardFixture(t, `apiVersion: bonsai/v1
+kind: Policy
+metadata: {name: watch}
+spec:
+  mode: audit
+  scope: {paths: [DIR/]}
+  rules: [{verifiedLineage: {}}]
+`)
+	stray := f.write(t, "stray.txt", "unrecorded\n", 0o644, false)
+	if out, err := run(t, "cat", stray); err != nil || out != "unrecorded\n" {
+		t.Fatalf("cat under an audit policy: %v %q", err, out)
+	}
+	es := f.waitEvents(t, stray, 1)
+	if es[0].Decision != "audit-deny" || es[0].Mode != Audit {
+		t.Errorf("audit events = %+v, want audit-deny", es)
+	}
+}

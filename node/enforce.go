@@ -1,0 +1,223 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bonsai-lineage/bonsai/enforce"
+)
+
+// heartbeat is how often a running enforcement records that it is up: an
+// unclean stop is reported as a gap from its last beat.
+const heartbeat = 5 * time.Second
+
+// EnforcementStatus says which enforcement backends are active and why.
+type EnforcementStatus struct {
+	// Files is the open/exec backend: "fanotify" or "none".
+	Files     string   `json:"files"`
+	FilesWhy  string   `json:"files_why"`
+	Marks     []string `json:"marks,omitempty"` // paths whose mounts are watched
+	Policies  []string `json:"policies"`
+	Egress    string   `json:"egress"`
+	LSM       string   `json:"lsm"`
+	FailMode  string   `json:"fail_mode"`
+	Since     string   `json:"since,omitempty"`
+	Decisions uint64   `json:"decisions"`
+}
+
+// enforcement is a node's running enforcement.
+type enforcement struct {
+	mu        sync.Mutex
+	guard     *enforce.Guard
+	status    EnforcementStatus
+	policies  atomic.Pointer[[]*enforce.Policy]
+	decisions atomic.Uint64
+	auditQ    chan enforce.Event // to the audit writer; closed when the guard is done
+}
+
+// FailMode is what happens when the enforcing daemon dies, as the status
+// and the documentation say it.
+const FailMode = "if the daemon dies, the kernel allows the opens and execs pending and checks none until it restarts; the gap is logged at the next start"
+
+// startEnforcement loads the policies, reports a gap left by an unclean
+// stop, and runs the fanotify guard when the kernel allows it.
+func (n *Node) startEnforcement(ctx context.Context) (err error) {
+	e := &enforcement{auditQ: make(chan enforce.Event, 4096)}
+	n.enf = e
+	n.goRun(func() { n.auditWriter() })
+	defer func() {
+		if err != nil {
+			close(e.auditQ) // nothing runs that would log
+		}
+	}()
+	e.status = EnforcementStatus{Files: "none", Egress: "none: cgroup socket programs are not part of bonsai yet",
+		LSM: lsmStatus(), FailMode: FailMode}
+	if err := n.ReloadPolicies(); err != nil {
+		return err
+	}
+	now := time.Now()
+	if last, gap, err := n.Store.EnforcementGap(); err != nil {
+		return err
+	} else if gap {
+		ev := enforce.Event{Time: now.UTC(), Kind: "gap", Decision: "none", UID: -1,
+			Reason: fmt.Sprintf("enforcement down from %s to %s: the daemon stopped without a clean shutdown; opens and execs were not checked",
+				last.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))}
+		if err := n.Store.AuditAppend(n.cfg.auditEntries, ev); err != nil {
+			return err
+		}
+		n.log.Warn("enforcement gap", "from", last, "to", now)
+	}
+	g, err := enforce.NewGuard(enforce.WithResolver(n.Resolver()),
+		enforce.WithPolicies(func() []*enforce.Policy { return *e.policies.Load() }),
+		enforce.WithGeneration(n.Store.Generation),
+		enforce.WithAudit(n.auditEvent))
+	if err != nil {
+		e.status.FilesWhy = err.Error()
+		n.log.Warn("enforcement of opens and execs unavailable", "err", err)
+		n.goRun(func() {
+			<-ctx.Done()
+			close(e.auditQ)
+		})
+		return nil
+	}
+	e.guard = g
+	if err := n.markScopes(); err != nil {
+		g.Close()
+		return err
+	}
+	e.status.Files, e.status.FilesWhy = "fanotify", "permission events (FAN_OPEN_PERM, FAN_OPEN_EXEC_PERM) on the scopes' mounts, unlimited queue"
+	e.status.Since = now.UTC().Format(time.RFC3339)
+	if err := n.Store.EnforcementBeat(now, now); err != nil {
+		g.Close()
+		return err
+	}
+	n.goRun(func() {
+		if err := g.Run(ctx); err != nil {
+			n.log.Error("enforcement stopped", "err", err)
+		}
+		close(e.auditQ) // every worker is done: nothing more to log
+	})
+	n.goRun(func() {
+		t := time.NewTicker(heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				if err := n.Store.EnforcementStopped(); err != nil {
+					n.log.Warn("recording a clean stop of enforcement", "err", err)
+				}
+				return
+			case now := <-t.C:
+				if err := n.Store.EnforcementBeat(now, now); err != nil {
+					n.log.Warn("enforcement heartbeat", "err", err)
+				}
+			}
+		}
+	})
+	return nil
+}
+
+// lsmStatus probes for the BPF LSM: active only when the kernel lists it.
+func lsmStatus() string {
+	data, err := os.ReadFile("/sys/kernel/security/lsm")
+	if err != nil {
+		return "none: cannot read /sys/kernel/security/lsm: " + err.Error()
+	}
+	list := strings.TrimSpace(string(data))
+	if slices.Contains(strings.Split(list, ","), "bpf") {
+		return "none: the kernel has the BPF LSM (" + list + ") but bonsai has no LSM programs yet; fanotify is used"
+	}
+	return "none: the BPF LSM is not among the kernel's active LSMs (" + list + "); fanotify is used"
+}
+
+// ReloadPolicies reads the applied policies from the store into the
+// running set and re-marks the mounts of their scopes.
+func (n *Node) ReloadPolicies() error {
+	e := n.enf
+	if e == nil {
+		return nil
+	}
+	stored, err := n.Store.Policies()
+	if err != nil {
+		return err
+	}
+	ps := make([]*enforce.Policy, len(stored))
+	names := make([]string, len(stored))
+	for i, s := range stored {
+		ps[i], names[i] = s.Policy, s.Name
+	}
+	e.policies.Store(&ps)
+	e.mu.Lock()
+	e.status.Policies = names
+	e.mu.Unlock()
+	return n.markScopes()
+}
+
+func (n *Node) markScopes() error {
+	e := n.enf
+	if e == nil || e.guard == nil {
+		return nil
+	}
+	var paths []string
+	for _, p := range *e.policies.Load() {
+		paths = append(paths, p.Spec.Scope.Paths...)
+	}
+	if err := e.guard.Mark(paths); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.status.Marks = e.guard.Marks()
+	e.mu.Unlock()
+	return nil
+}
+
+// Enforcement is the enforcement's status now.
+func (n *Node) Enforcement() EnforcementStatus {
+	e := n.enf
+	if e == nil {
+		return EnforcementStatus{Files: "none", FilesWhy: "enforcement is off in this daemon", Egress: "none", LSM: lsmStatus(), FailMode: FailMode}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.status
+	st.Decisions = e.decisions.Load()
+	return st
+}
+
+// auditEvent queues one decision for the audit log (the decision is
+// answered already); a full queue holds the deciding worker back.
+func (n *Node) auditEvent(ev enforce.Event) {
+	n.enf.decisions.Add(1)
+	n.enf.auditQ <- ev
+}
+
+// auditWriter writes queued decisions in synced batches (one fsync for
+// every event that queued during the previous one) until the queue is
+// closed.
+func (n *Node) auditWriter() {
+	q := n.enf.auditQ
+	for ev := range q {
+		batch := []enforce.Event{ev}
+	more:
+		for len(batch) < 1024 {
+			select {
+			case ev, ok := <-q:
+				if !ok {
+					break more
+				}
+				batch = append(batch, ev)
+			default:
+				break more
+			}
+		}
+		if err := n.Store.AuditAppend(n.cfg.auditEntries, batch...); err != nil {
+			n.log.Warn("audit log", "err", err, "events", len(batch))
+		}
+	}
+}
