@@ -130,7 +130,7 @@ func runEnforcementStatus(c *cli.Context) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "opens and execs: %s (%s)\n", st.Files, st.FilesWhy)
 	if len(st.Marks) > 0 {
-		fmt.Fprintf(w, "  watching the mounts of: %s\n", strings.Join(st.Marks, " "))
+		fmt.Fprintf(w, "  watching the filesystems of: %s\n", strings.Join(st.Marks, " "))
 	}
 	fmt.Fprintf(w, "policies: %s\n", orDash(strings.Join(st.Policies, " ")))
 	fmt.Fprintf(w, "egress: %s\n", st.Egress)

@@ -48,7 +48,7 @@ func daemonCommand() *cli.Command {
 			"keep_levels, gc_interval, replication, log_level, enforce, audit_max); flags win. Stops\n" +
 			"cleanly on SIGINT or SIGTERM.\n\n" +
 			"Enforcement (on by default; as root): the policies applied with 'bonsai policy apply' are\n" +
-			"enforced with fanotify permission events on the mounts of their scopes: an open or exec\n" +
+			"enforced with fanotify permission events on the filesystems of their scopes: an open or exec\n" +
 			"a policy in enforce mode denies fails with EPERM, and every decision on a file in scope\n" +
 			"goes to the audit log ('bonsai audit'). Fail mode: if the daemon dies, the kernel allows\n" +
 			"what was pending and checks nothing more until it restarts; the next start logs the gap\n" +

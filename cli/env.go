@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -64,28 +65,35 @@ var hashFlag = &cli.StringFlag{
 
 var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
 
-// hasher returns how this command hashes files: through the daemon when
-// one runs (its own opens pass its enforcement, so a guarded file still
-// hashes for the node's user), else here.
+// hasher returns how this command hashes files: here, or, when a daemon
+// runs and its enforcement refuses this process the file (EPERM), through
+// the daemon, whose own opens pass, so a guarded file still hashes for the
+// node's user.
 func hasher(c *cli.Context) (func(path string) (cid.Cid, error), error) {
 	code, err := hashCode(c)
 	if err != nil {
 		return nil, err
 	}
 	local := func(p string) (cid.Cid, error) { return lineage.HashFile(p, code) }
-	h, err := home(c)
-	if err != nil {
-		return local, nil
-	}
-	api, ok := dialAPI(c.Context, h)
-	if !ok {
-		return local, nil
-	}
 	name := c.String("hash")
 	return func(p string) (cid.Cid, error) {
-		abs, err := filepath.Abs(p)
-		if err != nil {
+		// Here first (this process's view of the path); through the
+		// daemon only when enforcement refuses this process the file.
+		id, err := local(p)
+		if !errors.Is(err, os.ErrPermission) {
+			return id, err
+		}
+		h, herr := home(c)
+		if herr != nil {
 			return cid.Undef, err
+		}
+		api, ok := dialAPI(c.Context, h)
+		if !ok {
+			return cid.Undef, err
+		}
+		abs, aerr := filepath.Abs(p)
+		if aerr != nil {
+			return cid.Undef, aerr
 		}
 		var out struct{ CID string }
 		q := "/v1/hash?path=" + url.QueryEscape(abs) + "&hash=" + url.QueryEscape(name)

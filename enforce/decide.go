@@ -29,6 +29,10 @@ type Decision struct {
 	// limits the opener's egress to AllowEgress.
 	Confidential bool     `json:"confidential,omitempty"`
 	AllowEgress  []string `json:"allowEgress,omitempty"`
+	// Unsettled is set when the ancestry could not be fully reached
+	// (unreachable, a limit): the decision stands, but is made again next
+	// time.
+	Unsettled bool `json:"unsettled,omitempty"`
 }
 
 // RevocationSource is what a resolver implements when it also knows the
@@ -61,6 +65,7 @@ func Decide(ctx context.Context, p *Policy, path string, c cid.Cid, r lineage.Re
 			if err != nil {
 				return d, fmt.Errorf("policy %s: check %s: %w", p.Metadata.Name, c, err)
 			}
+			d.Unsettled = d.Unsettled || unsettled(res)
 			if !res.Verified {
 				d.fail(rule.Name(), res)
 				return d, nil
@@ -82,10 +87,16 @@ func Decide(ctx context.Context, p *Policy, path string, c cid.Cid, r lineage.Re
 			if err != nil {
 				return d, fmt.Errorf("policy %s: check %s: %w", p.Metadata.Name, c, err)
 			}
+			// Any revoked record fails the rule, even where another record
+			// of the same output verifies.
+			d.Unsettled = d.Unsettled || unsettled(res)
 			for _, id := range res.Order {
-				if res.Nodes[id].Verdict == lineage.Revoked {
-					d.fail(rule.Name(), res)
-					return d, nil
+				for _, rc := range res.Nodes[id].Records {
+					if rc.Verdict == lineage.Revoked {
+						d.fail(rule.Name(), res)
+						d.Reason = fmt.Sprintf("ancestry fails: record %s of %s %s: %s", rc.CID, id, rc.Verdict, rc.Reason)
+						return d, nil
+					}
 				}
 			}
 		case rule.Confidential != nil:
@@ -94,6 +105,11 @@ func Decide(ctx context.Context, p *Policy, path string, c cid.Cid, r lineage.Re
 		}
 	}
 	return d, nil
+}
+
+// unsettled reports whether a check could not reach the whole ancestry.
+func unsettled(res *lineage.Result) bool {
+	return res.Counts[lineage.Unreachable] > 0 || res.Counts[lineage.LimitReached] > 0
 }
 
 // fail records a failed rule with the ancestry's verdict and trail.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -18,8 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Guard is the fanotify backend: it holds permission marks on the mounts
-// of the policies' scopes and answers every open and exec there. Files in
+// Guard is the fanotify backend: it holds permission marks on the
+// filesystems of the policies' scopes and answers every open and exec there. Files in
 // no policy's scope are allowed at once; the others are hashed through
 // the event's descriptor (never by path) and decided, with a verdict
 // cache keyed by the file's identity and content.
@@ -33,6 +34,8 @@ type Guard struct {
 	cache *verdictCache
 	mu    sync.Mutex // marks
 	marks []string
+
+	auditDropped atomic.Uint64
 }
 
 // ErrUnsupported is returned where fanotify permission events cannot be
@@ -57,19 +60,24 @@ func NewGuard(opts ...Option) (*Guard, error) {
 // permMask is what the guard asks the kernel to hold for it.
 const permMask = unix.FAN_OPEN_PERM | unix.FAN_OPEN_EXEC_PERM
 
-// Mark replaces the guard's marks with the mounts holding paths (each
-// path, or its nearest existing parent when it does not exist yet).
+// Mark replaces the guard's marks with the filesystems holding paths
+// (each path, or its nearest existing parent when it does not exist yet).
+// Another filesystem mounted under a scope later is not covered until the
+// next Mark.
 func (g *Guard) Mark(paths []string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err := unix.FanotifyMark(g.fd, unix.FAN_MARK_FLUSH|unix.FAN_MARK_MOUNT, 0, unix.AT_FDCWD, ""); err != nil {
+	if err := unix.FanotifyMark(g.fd, unix.FAN_MARK_FLUSH|unix.FAN_MARK_FILESYSTEM, 0, unix.AT_FDCWD, ""); err != nil {
 		return fmt.Errorf("fanotify: flush marks: %w", err)
 	}
 	g.marks = nil
 	for _, p := range paths {
 		at := existingParent(p)
-		if err := unix.FanotifyMark(g.fd, unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT, permMask, unix.AT_FDCWD, at); err != nil {
-			return fmt.Errorf("fanotify: mark the mount of %s: %w", at, err)
+		// The whole filesystem, not one mount: other mount namespaces,
+		// bind mounts and containers see the same files through mounts
+		// of their own.
+		if err := unix.FanotifyMark(g.fd, unix.FAN_MARK_ADD|unix.FAN_MARK_FILESYSTEM, permMask, unix.AT_FDCWD, at); err != nil {
+			return fmt.Errorf("fanotify: mark the filesystem of %s: %w", at, err)
 		}
 		g.marks = append(g.marks, at)
 	}
@@ -101,11 +109,30 @@ func existingParent(p string) string {
 
 // Run answers permission events until ctx is done, then closes the group
 // (the kernel allows what is still pending). A Guard runs once.
+//
+// The reader never waits: the node's own opens (its store, its logs) are
+// answered by it and must never queue behind a decision, or the node
+// would wait for itself. Decisions go to the workers without blocking the
+// reader (a burst spills into goroutines of its own); audits of cached
+// verdicts are dropped, and counted, when the workers are behind. After
+// ctx is done the reader allows everything until the workers have
+// answered, then closes the group.
 func (g *Guard) Run(ctx context.Context) error {
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
 	if err != nil {
 		unix.Close(g.fd)
 		return fmt.Errorf("eventfd: %w", err)
+	}
+	idle, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(g.fd)
+		unix.Close(wake)
+		return fmt.Errorf("eventfd: %w", err)
+	}
+	signal := func(fd int) {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		_, _ = unix.Write(fd, one[:])
 	}
 	jobs := make(chan *job, 1024)
 	var wg sync.WaitGroup
@@ -116,21 +143,21 @@ func (g *Guard) Run(ctx context.Context) error {
 			}
 		})
 	}
-	stop := context.AfterFunc(ctx, func() {
-		var one [8]byte
-		binary.NativeEndian.PutUint64(one[:], 1)
-		_, _ = unix.Write(wake, one[:])
-	})
+	stop := context.AfterFunc(ctx, func() { signal(wake) })
+	stopping := false
 	defer func() {
 		stop()
-		close(jobs)
-		wg.Wait() // every worker has answered: the group can go
+		if !stopping {
+			close(jobs)
+		}
+		wg.Wait()
 		unix.Close(g.fd)
 		unix.Close(wake)
+		unix.Close(idle)
 	}()
 	buf := make([]byte, 64<<10)
 	const metaSize = int(unsafe.Sizeof(unix.FanotifyEventMetadata{}))
-	fds := []unix.PollFd{{Fd: int32(g.fd), Events: unix.POLLIN}, {Fd: int32(wake), Events: unix.POLLIN}}
+	fds := []unix.PollFd{{Fd: int32(g.fd), Events: unix.POLLIN}, {Fd: int32(wake), Events: unix.POLLIN}, {Fd: int32(idle), Events: unix.POLLIN}}
 	for {
 		if _, err := unix.Poll(fds, -1); err != nil {
 			if errors.Is(err, unix.EINTR) {
@@ -138,8 +165,17 @@ func (g *Guard) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("fanotify: poll: %w", err)
 		}
-		if fds[1].Revents != 0 || ctx.Err() != nil {
-			return nil
+		if fds[2].Revents != 0 {
+			return nil // stopping, and every worker has answered
+		}
+		if fds[1].Revents != 0 && !stopping {
+			stopping = true
+			fds[1].Events = 0
+			close(jobs)
+			go func() {
+				wg.Wait()
+				signal(idle)
+			}()
 		}
 		if fds[0].Revents&unix.POLLIN == 0 {
 			continue
@@ -153,28 +189,42 @@ func (g *Guard) Run(ctx context.Context) error {
 		}
 		for off := 0; off+metaSize <= n; {
 			ev := *(*unix.FanotifyEventMetadata)(unsafe.Pointer(&buf[off]))
-			if ev.Vers != unix.FANOTIFY_METADATA_VERSION {
-				return fmt.Errorf("fanotify: metadata version %d, want %d", ev.Vers, unix.FANOTIFY_METADATA_VERSION)
-			}
-			if ev.Event_len < uint32(metaSize) {
-				return fmt.Errorf("fanotify: event of %d bytes", ev.Event_len)
+			if ev.Vers != unix.FANOTIFY_METADATA_VERSION || ev.Event_len < uint32(metaSize) {
+				return fmt.Errorf("fanotify: event of %d bytes, metadata version %d (want %d)", ev.Event_len, ev.Vers, unix.FANOTIFY_METADATA_VERSION)
 			}
 			off += int(ev.Event_len)
 			if ev.Fd < 0 {
 				continue // queue overflow: cannot happen with an unlimited queue
 			}
-			if ev.Pid == g.self {
-				// The node's own accesses: it would wait for itself.
+			if ev.Pid == g.self || stopping {
+				// The node's own accesses (it would wait for itself), and
+				// everything once stopping: the kernel would allow it anyway
+				// when the group closes.
 				g.respond(ev.Fd, true)
 				unix.Close(int(ev.Fd))
 				continue
 			}
-			if j := g.quick(ev); j != nil {
-				jobs <- j
+			j := g.quick(ev)
+			if j == nil {
+				continue
+			}
+			select {
+			case jobs <- j:
+			default:
+				if j.decisions == nil {
+					// Answered by nobody yet: never dropped, never waited for.
+					wg.Go(func() { g.handle(ctx, j) })
+				} else {
+					g.auditDropped.Add(1)
+				}
 			}
 		}
 	}
 }
+
+// AuditDropped counts decisions answered but not audited because the
+// workers were behind.
+func (g *Guard) AuditDropped() uint64 { return g.auditDropped.Load() }
 
 func (g *Guard) respond(fd int32, allow bool) {
 	r := uint32(unix.FAN_ALLOW)
@@ -209,16 +259,18 @@ func (g *Guard) quick(ev unix.FanotifyEventMetadata) *job {
 	j := &job{ev: ev, start: time.Now()}
 	fd := int(ev.Fd)
 	path, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
-	if err != nil {
-		g.respond(ev.Fd, true)
-		unix.Close(fd)
-		return nil
-	}
+	// An unlinked file still open: its scope is where it was.
+	path = strings.TrimSuffix(path, " (deleted)")
 	j.path = path
 	for _, p := range g.cfg.policies() {
-		if p.Covers(path) {
+		// A path the kernel cannot name (too long) could be anywhere:
+		// every policy judges it.
+		if err != nil || p.Covers(path) {
 			j.scoped = append(j.scoped, p)
 		}
+	}
+	if err != nil {
+		j.path = fmt.Sprintf("(unnamed: %v)", err)
 	}
 	if len(j.scoped) == 0 {
 		g.respond(ev.Fd, true)
@@ -289,19 +341,26 @@ func (g *Guard) decide(ctx context.Context, j *job) ([]Decision, string) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, g.cfg.timeout)
 	defer cancel()
-	c, err := lineage.HashReader(io.NewSectionReader(preader(j.ev.Fd), 0, j.size), g.cfg.hash)
+	c, err := lineage.HashReader(io.NewSectionReader(preader{fd: j.ev.Fd, ctx: dctx}, 0, j.size), g.cfg.hash)
 	if err != nil {
 		return g.failAll(j.scoped, j.path, "", fmt.Sprintf("hash: %v", err)), ""
 	}
 	var decs []Decision
+	settled := true // every decision made, on an ancestry fully reached
 	for _, p := range j.scoped {
 		d, err := Decide(dctx, p, j.path, c, g.cfg.resolver)
+		if err == nil && dctx.Err() != nil {
+			err = dctx.Err() // the ancestry was cut by the deadline
+		}
 		if err != nil {
 			d = g.timeoutDecision(p, j.path, c.String(), err)
+			settled = false
+		} else if d.Unsettled {
+			settled = false
 		}
 		decs = append(decs, d)
 	}
-	if dctx.Err() == nil {
+	if settled {
 		g.cache.put(j.key, cached{cid: c.String(), decisions: decs})
 	}
 	return decs, c.String()
@@ -335,12 +394,18 @@ func (g *Guard) failAll(ps []*Policy, path, c, why string) []Decision {
 	return ds
 }
 
-// preader reads a descriptor at offsets (pread), leaving it open: the
-// guard closes event descriptors itself.
-type preader int32
+// preader reads a descriptor at offsets (pread), leaving it open (the
+// guard closes event descriptors itself), until its context is done.
+type preader struct {
+	fd  int32
+	ctx context.Context
+}
 
 func (p preader) ReadAt(b []byte, off int64) (int, error) {
-	n, err := unix.Pread(int(p), b, off)
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := unix.Pread(int(p.fd), b, off)
 	if err != nil {
 		return 0, err
 	}

@@ -26,3 +26,4 @@ func (g *Guard) Mark([]string) error           { return ErrUnsupported }
 func (g *Guard) Marks() []string               { return nil }
 func (g *Guard) Run(ctx context.Context) error { return ErrUnsupported }
 func (g *Guard) Close() error                  { return nil }
+func (g *Guard) AuditDropped() uint64          { return 0 }

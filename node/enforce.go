@@ -29,16 +29,21 @@ type EnforcementStatus struct {
 	FailMode  string   `json:"fail_mode"`
 	Since     string   `json:"since,omitempty"`
 	Decisions uint64   `json:"decisions"`
+	// AuditDropped counts decisions made but not logged because the
+	// audit writer was behind (the opener is never held for the log).
+	AuditDropped uint64 `json:"audit_dropped"`
 }
 
 // enforcement is a node's running enforcement.
 type enforcement struct {
+	reload    sync.Mutex // one ReloadPolicies at a time
 	mu        sync.Mutex
 	guard     *enforce.Guard
 	status    EnforcementStatus
 	policies  atomic.Pointer[[]*enforce.Policy]
 	decisions atomic.Uint64
 	auditQ    chan enforce.Event // to the audit writer; closed when the guard is done
+	dropped   atomic.Uint64      // decisions not logged: the writer was behind
 }
 
 // FailMode is what happens when the enforcing daemon dies, as the status
@@ -80,6 +85,10 @@ func (n *Node) startEnforcement(ctx context.Context) (err error) {
 	if err != nil {
 		e.status.FilesWhy = err.Error()
 		n.log.Warn("enforcement of opens and execs unavailable", "err", err)
+		// Nothing enforces from here on: no gap to report next time.
+		if err := n.Store.EnforcementStopped(); err != nil {
+			n.log.Warn("recording that enforcement is off", "err", err)
+		}
 		n.goRun(func() {
 			<-ctx.Done()
 			close(e.auditQ)
@@ -91,16 +100,23 @@ func (n *Node) startEnforcement(ctx context.Context) (err error) {
 		g.Close()
 		return err
 	}
-	e.status.Files, e.status.FilesWhy = "fanotify", "permission events (FAN_OPEN_PERM, FAN_OPEN_EXEC_PERM) on the scopes' mounts, unlimited queue"
+	e.status.Files, e.status.FilesWhy = "fanotify", "permission events (FAN_OPEN_PERM, FAN_OPEN_EXEC_PERM) on the scopes' filesystems, unlimited queue"
 	e.status.Since = now.UTC().Format(time.RFC3339)
 	if err := n.Store.EnforcementBeat(now, now); err != nil {
 		g.Close()
 		return err
 	}
+	// The heartbeat lasts as long as the guard: a guard that fails leaves
+	// its last beat, and the next start reports the gap from there.
+	beatCtx, guardDown := context.WithCancel(ctx)
 	n.goRun(func() {
 		if err := g.Run(ctx); err != nil {
-			n.log.Error("enforcement stopped", "err", err)
+			n.log.Error("enforcement stopped: opens and execs are no longer checked", "err", err)
+			e.mu.Lock()
+			e.status.Files, e.status.FilesWhy = "none", "the fanotify guard failed: "+err.Error()
+			e.mu.Unlock()
 		}
+		guardDown()
 		close(e.auditQ) // every worker is done: nothing more to log
 	})
 	n.goRun(func() {
@@ -108,7 +124,10 @@ func (n *Node) startEnforcement(ctx context.Context) (err error) {
 		defer t.Stop()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-beatCtx.Done():
+				if ctx.Err() == nil {
+					return // the guard failed: no clean stop to record
+				}
 				if err := n.Store.EnforcementStopped(); err != nil {
 					n.log.Warn("recording a clean stop of enforcement", "err", err)
 				}
@@ -137,12 +156,16 @@ func lsmStatus() string {
 }
 
 // ReloadPolicies reads the applied policies from the store into the
-// running set and re-marks the mounts of their scopes.
+// running set and re-marks the filesystems of their scopes.
 func (n *Node) ReloadPolicies() error {
 	e := n.enf
 	if e == nil {
 		return nil
 	}
+	e.reload.Lock()
+	defer e.reload.Unlock()
+	// Verdicts made under the old set are decided again.
+	defer n.Store.gen.Add(1)
 	stored, err := n.Store.Policies()
 	if err != nil {
 		return err
@@ -187,14 +210,23 @@ func (n *Node) Enforcement() EnforcementStatus {
 	defer e.mu.Unlock()
 	st := e.status
 	st.Decisions = e.decisions.Load()
+	st.AuditDropped = e.dropped.Load()
+	if e.guard != nil {
+		st.AuditDropped += e.guard.AuditDropped()
+	}
 	return st
 }
 
 // auditEvent queues one decision for the audit log (the decision is
-// answered already); a full queue holds the deciding worker back.
+// answered already). A full queue drops it, counted: a worker waiting for
+// the log could hold back the node's own opens.
 func (n *Node) auditEvent(ev enforce.Event) {
 	n.enf.decisions.Add(1)
-	n.enf.auditQ <- ev
+	select {
+	case n.enf.auditQ <- ev:
+	default:
+		n.enf.dropped.Add(1)
+	}
 }
 
 // auditWriter writes queued decisions in synced batches (one fsync for

@@ -13,10 +13,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// Revocations spread over the swarm by gossip (gossipsub, one topic): a
-// node that revokes, or imports a revocation, publishes it; every node
-// verifies it before it is relayed or stored. A node that was away asks
-// the peers it joins through for every revocation they hold.
+// Revocations spread over the swarm by flooding (libp2p floodsub, one
+// topic; they are rare and small, and gossipsub's mesh lost messages
+// published soon after a node joined): a node that revokes, or imports a
+// revocation, publishes it; every node verifies it before it is relayed or
+// stored. A node that was away asks the peers it joins through for every
+// revocation they hold, and every node asks a few peers each minute.
 
 // RevocationTopic is the gossip topic revocations travel on.
 const RevocationTopic = "/bonsai/revocations/1.0.0"
@@ -30,7 +32,7 @@ type revocations struct {
 
 // startRevocations joins the revocation topic and stores what arrives.
 func (n *Node) startRevocations(ctx context.Context) error {
-	ps, err := pubsub.NewGossipSub(ctx, n.Swarm.Host, pubsub.WithMaxMessageSize(lineage.MaxRevocationSize+1024))
+	ps, err := pubsub.NewFloodSub(ctx, n.Swarm.Host, pubsub.WithMaxMessageSize(lineage.MaxRevocationSize+1024))
 	if err != nil {
 		return fmt.Errorf("gossip: %w", err)
 	}
@@ -164,4 +166,12 @@ func (n *Node) Revocations(record cid.Cid) []*lineage.Revocation {
 // Revocations makes the swarm resolver a revocation source too.
 func (r swarmResolver) Revocations(record cid.Cid) []*lineage.Revocation {
 	return r.n.Revocations(record)
+}
+
+// GossipPeers are the peers this node knows on the revocation topic.
+func (n *Node) GossipPeers() []peer.ID {
+	if n.rev == nil {
+		return nil
+	}
+	return n.rev.topic.ListPeers()
 }

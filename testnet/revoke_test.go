@@ -25,6 +25,7 @@ func waitRevocations(t *testing.T, n *node.Node, record cid.Cid, want int) {
 		}
 		select {
 		case <-deadline:
+			t.Logf("gossip peers of %s: %v; connected: %v", n.ID(), n.GossipPeers(), n.Swarm.Host.Network().Peers())
 			t.Fatalf("node %s holds %d revocations of %s after 10 s, want %d", n.ID(), len(n.Revocations(record)), record, want)
 		case <-tick.C:
 		}
