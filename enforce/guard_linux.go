@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +38,13 @@ type Guard struct {
 	marks []string
 
 	auditDropped atomic.Uint64
+	ignoreMarks  atomic.Int64 // ignore marks set since the last flush
+	events       atomic.Uint64
 }
+
+// Events counts the permission events of other processes the guard has
+// read (those the kernel answered through an ignore mark never come).
+func (g *Guard) Events() uint64 { return g.events.Load() }
 
 // ErrUnsupported is returned where fanotify permission events cannot be
 // used (not root, a kernel without them).
@@ -196,6 +204,9 @@ func (g *Guard) Run(ctx context.Context) error {
 			if ev.Fd < 0 {
 				continue // queue overflow: cannot happen with an unlimited queue
 			}
+			if ev.Pid != g.self {
+				g.events.Add(1)
+			}
 			if ev.Pid == g.self || stopping {
 				// The node's own accesses (it would wait for itself), and
 				// everything once stopping: the kernel would allow it anyway
@@ -246,10 +257,13 @@ type job struct {
 	scoped    []*Policy
 	key       fileKey
 	size      int64
+	nlink     uint64
 	regular   bool
 	decisions []Decision
 	cid       string
 	cached    bool
+	program   string // the opener's executable
+	uid       int
 }
 
 // quick answers what needs no work in the reader itself: opens outside
@@ -283,33 +297,96 @@ func (g *Guard) quick(ev unix.FanotifyEventMetadata) *job {
 	} else {
 		j.regular = st.Mode&unix.S_IFMT == unix.S_IFREG
 		j.size = st.Size
+		j.nlink = uint64(st.Nlink)
 		j.key = fileKey{dev: st.Dev, ino: st.Ino, ctime: st.Ctim.Nano(), mtime: st.Mtim.Nano(), size: st.Size, generation: g.cfg.generation()}
 		if v, ok := g.cache.get(j.key); ok && samePolicies(v.decisions, j.scoped) {
 			j.decisions, j.cid, j.cached = v.decisions, v.cid, true
 		}
 	}
 	if j.decisions != nil {
+		j.whoOpened()
 		g.answer(j)
 	}
 	return j
 }
 
-// answer responds to a decided job and closes its descriptor.
+// whoOpened reads the opener's program and user while it still waits for
+// the answer (a denied process is soon gone).
+func (j *job) whoOpened() {
+	j.program, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", j.ev.Pid))
+	j.uid = -1
+	if st, err := os.Stat(fmt.Sprintf("/proc/%d", j.ev.Pid)); err == nil {
+		j.uid = int(st.Sys().(*syscall.Stat_t).Uid)
+	}
+}
+
+// answer responds to a decided job and closes its descriptor. A file
+// every policy allows without a failing rule, with one link, gets an
+// ignore mark when all policies have the same rules: its next opens and
+// execs are allowed by the kernel without an event (nor an audit entry),
+// until it is modified (the kernel drops the mark) or the generation
+// changes (Invalidate drops them all).
 func (g *Guard) answer(j *job) {
-	allow := true
+	allow, clean := true, true
 	for _, d := range j.decisions {
 		if !d.Allow {
 			allow = false
+		}
+		if d.Fails || d.Unsettled {
+			clean = false
+		}
+	}
+	if allow && clean && j.regular && j.nlink == 1 && j.key.generation == g.cfg.generation() && uniform(g.cfg.policies()) {
+		// The mark is set before the answer, on the event's descriptor.
+		if err := markIgnore(g.fd, int(j.ev.Fd)); err == nil {
+			g.ignoreMarks.Add(1)
 		}
 	}
 	g.respond(j.ev.Fd, allow)
 	unix.Close(int(j.ev.Fd))
 }
 
+// uniform reports whether every policy has the same mode and rules: then a
+// file allowed under one scope is allowed under any, and an ignore mark
+// stays right when the file is renamed into another scope (the kernel
+// does not drop ignore marks on rename).
+func uniform(ps []*Policy) bool {
+	for _, p := range ps[min(1, len(ps)):] {
+		if !reflect.DeepEqual(p.Spec.Rules, ps[0].Spec.Rules) || p.Spec.Mode != ps[0].Spec.Mode ||
+			!slices.Equal(p.Spec.Revokers, ps[0].Spec.Revokers) {
+			return false
+		}
+	}
+	return true
+}
+
+// markIgnore adds an ignore mark for the permission events on the inode
+// open as fd (fanotify_mark with a NULL path marks the descriptor's file).
+func markIgnore(group, fd int) error {
+	_, _, errno := unix.Syscall6(unix.SYS_FANOTIFY_MARK, uintptr(group),
+		uintptr(unix.FAN_MARK_ADD|unix.FAN_MARK_IGNORED_MASK), uintptr(permMask), uintptr(fd), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// Invalidate drops every ignore mark: records, revocations or policies
+// changed, and an allowed file must be decided again. Called by the
+// node on every change of generation.
+func (g *Guard) Invalidate() {
+	if g.ignoreMarks.Swap(0) == 0 {
+		return
+	}
+	// Inode marks only: the filesystem marks stay.
+	_ = unix.FanotifyMark(g.fd, unix.FAN_MARK_FLUSH, 0, unix.AT_FDCWD, "")
+}
+
 // handle decides a job not answered yet, then audits it.
 func (g *Guard) handle(ctx context.Context, j *job) {
 	if j.decisions == nil {
 		j.decisions, j.cid = g.decide(ctx, j)
+		j.whoOpened()
 		g.answer(j)
 	}
 	lat := time.Since(j.start)
@@ -317,14 +394,9 @@ func (g *Guard) handle(ctx context.Context, j *job) {
 	if j.ev.Mask&unix.FAN_OPEN_EXEC_PERM != 0 {
 		kind = "exec"
 	}
-	prog, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", j.ev.Pid))
-	uid := -1
-	if st, err := os.Stat(fmt.Sprintf("/proc/%d", j.ev.Pid)); err == nil {
-		uid = int(st.Sys().(*syscall.Stat_t).Uid)
-	}
 	for _, d := range j.decisions {
 		g.cfg.audit(Event{Time: j.start.UTC(), Kind: kind, Policy: d.Policy, Rule: d.Rule, Mode: d.Mode, Decision: decisionWord(d),
-			Path: j.path, CID: j.cid, PID: j.ev.Pid, Program: prog, UID: uid, Reason: d.Reason, Latency: lat, Cached: j.cached})
+			Path: j.path, CID: j.cid, PID: j.ev.Pid, Program: j.program, UID: j.uid, Reason: d.Reason, Latency: lat, Cached: j.cached})
 	}
 }
 

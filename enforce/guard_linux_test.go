@@ -20,6 +20,7 @@ import (
 // covers nothing else), a guard over it with the given policies, and the
 // audit events it sent.
 type guardFixture struct {
+	guard  *Guard
 	dir    string
 	res    mapResolver
 	key    *signer.Key
@@ -68,6 +69,7 @@ func newGuardFixture(t testing.TB, policies ...string) *guardFixture {
 	if err := g.Mark(paths); err != nil {
 		t.Fatal(err)
 	}
+	f.guard = g
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
@@ -104,6 +106,7 @@ func (f *guardFixture) write(t *testing.T, name, body string, mode os.FileMode, 
 		}
 		f.res[rec.Output] = append(f.res[rec.Output], b)
 		f.gen.Add(1)
+		f.guard.Invalidate() // as the node does on every new generation
 	}
 	return p
 }
@@ -152,8 +155,10 @@ func run(t *testing.T, name string, args ...string) (string, error) {
 
 // TestGuardOpensAndExecs: under an enforce policy, a file with a record
 // opens and a script with one runs; a file with no record is refused
-// (EPERM) to open and to exec; outside the scope, on the same mount, nothing changes; a second
-// open is answered from the cache; a new record (a new generation) is
+// (EPERM) to open and to exec; outside the scope, on the same mount,
+// nothing changes; an allowed file's next open is answered by the kernel
+// (an ignore mark: no event), until the file changes; a denied verdict is
+// answered from the guard's cache; a new record (a new generation) is
 // decided again.
 func TestGuardOpensAndExecs(t *testing.T) {
 	f := newGuardFixture(t, `apiVersion: bonsai/v1
@@ -204,13 +209,32 @@ spec:
 		t.Errorf("opens outside the scope were audited: %+v", es)
 	}
 
-	// The same file again: from the cache.
+	// The same file again: the kernel answers (an ignore mark), no event
+	// reaches the guard; a denied file still makes one.
+	before := f.guard.Events()
 	if _, err := run(t, "cat", good); err != nil {
 		t.Fatal(err)
 	}
-	es := f.waitEvents(t, good, 2)
-	if !es[len(es)-1].Cached {
-		t.Errorf("second open of %s not answered from the cache: %+v", good, es)
+	if _, err := run(t, "cat", stray); err == nil {
+		t.Fatal("second cat of a file with no record succeeded")
+	}
+	if got := f.guard.Events() - before; got != 1 {
+		t.Errorf("second opens of an allowed and a denied file made %d events, want 1 (the denied one)", got)
+	}
+	// Modified: the kernel drops the mark; the new content has no record.
+	if err := os.WriteFile(good, []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "cat", good); err == nil {
+		t.Errorf("cat of %s after it changed (no record of the new content) = %q, want EPERM", good, out)
+	}
+	// A denied verdict is cached in the guard: the same unchanged file
+	// again is answered from the cache.
+	if _, err := run(t, "cat", good); err == nil {
+		t.Fatal("cat of the changed file succeeded")
+	}
+	if es := f.waitEvents(t, good, 3); !es[len(es)-1].Cached || es[len(es)-1].Decision != "deny" {
+		t.Errorf("third decision on %s = %+v, want a cached deny", good, es[len(es)-1])
 	}
 	// Record the stray file now: a new generation, decided again, allowed.
 	f.write(t, "release/stray.txt", "nobody made this\n", 0o644, true)

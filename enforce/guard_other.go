@@ -27,3 +27,5 @@ func (g *Guard) Marks() []string               { return nil }
 func (g *Guard) Run(ctx context.Context) error { return ErrUnsupported }
 func (g *Guard) Close() error                  { return nil }
 func (g *Guard) AuditDropped() uint64          { return 0 }
+func (g *Guard) Invalidate()                   {}
+func (g *Guard) Events() uint64                { return 0 }

@@ -96,6 +96,7 @@ func (n *Node) startEnforcement(ctx context.Context) (err error) {
 		return nil
 	}
 	e.guard = g
+	n.Store.OnGeneration(g.Invalidate)
 	if err := n.markScopes(); err != nil {
 		g.Close()
 		return err
@@ -165,7 +166,7 @@ func (n *Node) ReloadPolicies() error {
 	e.reload.Lock()
 	defer e.reload.Unlock()
 	// Verdicts made under the old set are decided again.
-	defer n.Store.gen.Add(1)
+	defer n.Store.bump()
 	stored, err := n.Store.Policies()
 	if err != nil {
 		return err

@@ -37,7 +37,8 @@ type Store struct {
 	closed  bool
 	// gen changes whenever records or policies are written: what an
 	// enforcement verdict depends on.
-	gen atomic.Uint64
+	gen    atomic.Uint64
+	onBump atomic.Pointer[func()]
 	// The audit log's writer: entries held (-1: not counted yet) and a
 	// sequence that orders entries of the same nanosecond.
 	auditMu    sync.Mutex
@@ -48,6 +49,18 @@ type Store struct {
 // Generation changes whenever records or policies are written; verdicts
 // cached under an older one are decided again.
 func (s *Store) Generation() uint64 { return s.gen.Load() }
+
+// bump starts a new generation and tells the watcher, if any.
+func (s *Store) bump() {
+	s.gen.Add(1)
+	if f := s.onBump.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// OnGeneration calls f (quickly, without blocking) after every change of
+// generation.
+func (s *Store) OnGeneration(f func()) { s.onBump.Store(&f) }
 
 // StoreDir is the store's directory inside a node's home.
 const StoreDir = "store"
@@ -214,7 +227,7 @@ func (s *Store) putOpened(blocks []lineage.Block, recs []*lineage.Record, paths 
 		return 0, fmt.Errorf("write store: %w", err)
 	}
 	if added > 0 {
-		s.gen.Add(1)
+		s.bump()
 	}
 	return added, nil
 }
