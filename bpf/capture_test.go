@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 		// Read a file by a path given relative to the working directory.
 		_, err := os.ReadFile(os.Args[len(os.Args)-1])
 		helperExit(err)
+	case "connect":
+		// Connect to the address N times; print the nanoseconds per connect.
+		helperExit(connectLoop(os.Args[len(os.Args)-2], os.Args[len(os.Args)-1]))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
 		os.Exit(2)

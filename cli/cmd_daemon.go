@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bonsai-lineage/bonsai/bpf"
 	"github.com/bonsai-lineage/bonsai/dht"
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -52,7 +53,11 @@ func daemonCommand() *cli.Command {
 			"a policy in enforce mode denies fails with EPERM, and every decision on a file in scope\n" +
 			"goes to the audit log ('bonsai audit'). Fail mode: if the daemon dies, the kernel allows\n" +
 			"what was pending and checks nothing more until it restarts; the next start logs the gap\n" +
-			"('enforcement down from T1 to T2'). 'bonsai status --enforcement' says what is active.\n\n" +
+			"('enforcement down from T1 to T2'). A process that opens a file a confidential rule\n" +
+			"covers is tainted in the kernel before the open returns; it and its children may then\n" +
+			"connect or send only to the rule's allowEgress (cgroup socket programs on the whole\n" +
+			"cgroup v2 hierarchy, pinned under --egress-pin: still denied if the daemon dies).\n" +
+			"'bonsai status --enforcement' says what is active.\n\n" +
 			"GC keeps the node's own records, λ levels of ancestry below them (--keep-levels), the\n" +
 			"replicas the node holds as one of the k peers closest to their key, and pinned\n" +
 			"ancestries; it stops announcing anything else and deletes it two days later, once the\n" +
@@ -70,6 +75,7 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on `ADDR` (host:port; off by default)"},
 			&cli.BoolFlag{Name: "enforce", Usage: "enforce the applied policies (fanotify; needs root)", Value: true},
 			&cli.IntFlag{Name: "audit-max", Usage: "keep at most `N` audit entries, dropping the oldest", Value: node.DefaultAuditEntries},
+			&cli.StringFlag{Name: "egress-pin", Usage: "pin the egress programs and maps under `DIR` (on bpffs)", Value: bpf.DefaultEgressPin},
 		},
 		Action: runDaemon,
 	}
@@ -182,7 +188,7 @@ func runDaemon(c *cli.Context) error {
 		return usagef("--audit-max %d: must be 1 or more", auditMax)
 	}
 	if enforce {
-		opts = append(opts, node.WithEnforcement(auditMax))
+		opts = append(opts, node.WithEnforcement(auditMax), node.WithEgressPin(c.String("egress-pin")))
 	}
 	if w := pick("watch", cfg.Watch); len(w) > 0 {
 		opts = append(opts, node.WithWatch(w...))

@@ -1,8 +1,12 @@
 package cli_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bonsai-lineage/bonsai/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -134,5 +139,125 @@ func TestDaemonEnforces(t *testing.T) {
 	}
 	if out, err := catFile(t, stray); err == nil {
 		t.Errorf("after the restart cat %s succeeded: %q", stray, out)
+	}
+}
+
+// bashConnect runs script under bash (it may open files and connect with
+// /dev/tcp) and reports whether it printed "connected".
+func bashConnect(t *testing.T, script string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, "bash", "-c", script).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("bash %q: no end within 20 s", script)
+	}
+	return strings.Contains(string(out), "connected")
+}
+
+// loopbackListener accepts and closes connections until the test ends;
+// it returns the /dev/tcp path of its address.
+func loopbackListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	a := ln.Addr().(*net.TCPAddr)
+	return fmt.Sprintf("/dev/tcp/127.0.0.1/%d", a.Port)
+}
+
+// TestDaemonEgress (root): a process that read a confidential file cannot
+// connect to a loopback listener, nor can its children; one that did not,
+// can; the rule's allowEgress destination works; with the daemon killed,
+// a process tainted before stays denied (the programs are pinned).
+func TestDaemonEgress(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("egress control needs root (eBPF cgroup programs): run the tests as root (CI does)")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash: its /dev/tcp is the client")
+	}
+	home, _ := initHome(t)
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=16m"); err != nil {
+		t.Fatalf("mount tmpfs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	secretDir := filepath.Join(dir, "secret")
+	if err := os.Mkdir(secretDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	secret := writeFile(t, secretDir, "data", "confidential\n", fixedTime)
+	denied, allowed := loopbackListener(t), loopbackListener(t)
+	allowedAddr := strings.TrimPrefix(allowed, "/dev/tcp/")
+	allowedAddr = strings.Replace(allowedAddr, "/", ":", 1)
+	policy := writeFile(t, t.TempDir(), "secret.yaml", "apiVersion: bonsai/v1\nkind: Policy\nmetadata: {name: secret}\n"+
+		"spec:\n  mode: enforce\n  scope: {paths: ["+secretDir+"/]}\n  rules: [{confidential: {allowEgress: ["+allowedAddr+"]}}]\n", fixedTime)
+	pin := fmt.Sprintf("/sys/fs/bpf/bonsai-egress-clitest-%d", os.Getpid())
+	t.Cleanup(func() {
+		if err := bpf.RemoveEgress(pin); err != nil {
+			t.Errorf("RemoveEgress: %v", err)
+		}
+	})
+	d := spawnDaemon(t, home, "--egress-pin", pin)
+	wantCode(t, bonsai(t, "", home, "policy", "apply", policy), 0)
+	st := bonsai(t, "", home, "status", "--enforcement")
+	if !strings.Contains(st.stdout, "egress: cgroup socket programs") {
+		t.Fatalf("status --enforcement:\n%s", st.stdout)
+	}
+
+	for _, tc := range []struct {
+		name, script string
+		want         bool
+	}{
+		{"untainted connects", "exec 4<>" + denied + " && echo connected", true},
+		{"a reader of the secret is refused", "exec 3<" + secret + "; exec 4<>" + denied + " && echo connected", false},
+		{"and so is its child", "exec 3<" + secret + "; bash -c 'exec 4<>" + denied + "' && echo connected", false},
+		{"allowEgress is reached", "exec 3<" + secret + "; exec 4<>" + allowed + " && echo connected", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := bashConnect(t, tc.script); got != tc.want {
+				t.Errorf("connected = %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	// Fail mode: a process tainted while the daemon ran stays denied after
+	// the daemon is killed. It opens the secret, then waits for a line.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", "exec 2>&1 3<"+secret+"; echo opened; read go; exec 4<>"+denied+" && echo connected")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(outPipe)
+	if line, err := rd.ReadString('\n'); err != nil || line != "opened\n" {
+		t.Fatalf("tainted bash: %q %v", line, err)
+	}
+	d.kill9(t)
+	fmt.Fprintln(in, "go")
+	rest, _ := io.ReadAll(rd)
+	cmd.Wait()
+	if strings.Contains(string(rest), "connected") || !strings.Contains(string(rest), "not permitted") {
+		t.Errorf("after the daemon was killed, a process tainted before: %q, want EPERM", rest)
 	}
 }

@@ -327,13 +327,29 @@ func (j *job) whoOpened() {
 // until it is modified (the kernel drops the mark) or the generation
 // changes (Invalidate drops them all).
 func (g *Guard) answer(j *job) {
-	allow, clean := true, true
+	allow, clean, confidential := true, true, false
 	for _, d := range j.decisions {
 		if !d.Allow {
 			allow = false
 		}
 		if d.Fails || d.Unsettled {
 			clean = false
+		}
+		confidential = confidential || d.Confidential
+	}
+	if confidential {
+		// Never an ignore mark: every opener must be seen, and tainted.
+		clean = false
+	}
+	if allow && confidential && g.cfg.taint != nil {
+		// In the kernel before the data can be read.
+		if err := g.cfg.taint(j.ev.Pid); err != nil {
+			allow = false
+			j.decisions = slices.Clone(j.decisions) // the cache's stay as they were
+			for i := range j.decisions {
+				j.decisions[i].Fails, j.decisions[i].Allow = true, false
+				j.decisions[i].Rule, j.decisions[i].Reason = "confidential", "could not taint the opener: "+err.Error()
+			}
 		}
 	}
 	if allow && clean && j.regular && j.nlink == 1 && j.key.generation == g.cfg.generation() && uniform(g.cfg.policies()) {

@@ -24,6 +24,7 @@ type config struct {
 	generation     func() uint64
 	timeout        time.Duration
 	allowOnTimeout bool
+	taint          func(pid int32) error
 	audit          func(Event)
 	hash           uint64
 	workers        int
@@ -73,6 +74,14 @@ func WithDecisionTimeout(d time.Duration) Option {
 // log) instead of deny.
 func WithAllowOnTimeout(allow bool) Option {
 	return func(c *config) error { c.allowOnTimeout = allow; return nil }
+}
+
+// WithTaint is called, before the open is allowed, for a process that
+// opens a file a confidential rule covers: the egress backend marks it in
+// the kernel. If it fails the open is denied. Default: none (confidential
+// rules only mark their decisions).
+func WithTaint(f func(pid int32) error) Option {
+	return func(c *config) error { c.taint = f; return nil }
 }
 
 // WithAudit receives every decision on a file in scope.

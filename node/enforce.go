@@ -1,8 +1,12 @@
 package node
 
 import (
+	"errors"
+	"net/netip"
+
 	"context"
 	"fmt"
+	"github.com/bonsai-lineage/bonsai/bpf"
 	"os"
 	"slices"
 	"strings"
@@ -32,6 +36,7 @@ type EnforcementStatus struct {
 	// AuditDropped counts decisions made but not logged because the
 	// audit writer was behind (the opener is never held for the log).
 	AuditDropped uint64 `json:"audit_dropped"`
+	EgressDenied uint64 `json:"egress_denied"`
 }
 
 // enforcement is a node's running enforcement.
@@ -42,8 +47,10 @@ type enforcement struct {
 	status    EnforcementStatus
 	policies  atomic.Pointer[[]*enforce.Policy]
 	decisions atomic.Uint64
-	auditQ    chan enforce.Event // to the audit writer; closed when the guard is done
-	dropped   atomic.Uint64      // decisions not logged: the writer was behind
+	auditQ    chan enforce.Event         // to the audit writer; closed when the guard is done
+	egress    atomic.Pointer[bpf.Egress] // loaded with the first confidential rule
+	guardOK   bool                       // the guard runs: egress may load
+	dropped   atomic.Uint64              // decisions not logged: the writer was behind
 }
 
 // FailMode is what happens when the enforcing daemon dies, as the status
@@ -54,6 +61,8 @@ const FailMode = "if the daemon dies, the kernel allows the opens and execs pend
 // stop, and runs the fanotify guard when the kernel allows it.
 func (n *Node) startEnforcement(ctx context.Context) (err error) {
 	e := &enforcement{auditQ: make(chan enforce.Event, 4096)}
+	empty := []*enforce.Policy{}
+	e.policies.Store(&empty)
 	n.enf = e
 	n.goRun(func() { n.auditWriter() })
 	defer func() {
@@ -61,7 +70,7 @@ func (n *Node) startEnforcement(ctx context.Context) (err error) {
 			close(e.auditQ) // nothing runs that would log
 		}
 	}()
-	e.status = EnforcementStatus{Files: "none", Egress: "none: cgroup socket programs are not part of bonsai yet",
+	e.status = EnforcementStatus{Files: "none", Egress: "none: loaded with the first confidential rule",
 		LSM: lsmStatus(), FailMode: FailMode}
 	if err := n.ReloadPolicies(); err != nil {
 		return err
@@ -78,10 +87,20 @@ func (n *Node) startEnforcement(ctx context.Context) (err error) {
 		}
 		n.log.Warn("enforcement gap", "from", last, "to", now)
 	}
-	g, err := enforce.NewGuard(enforce.WithResolver(n.Resolver()),
+	opts := []enforce.Option{enforce.WithResolver(n.Resolver()),
 		enforce.WithPolicies(func() []*enforce.Policy { return *e.policies.Load() }),
 		enforce.WithGeneration(n.Store.Generation),
-		enforce.WithAudit(n.auditEvent))
+		enforce.WithAudit(n.auditEvent)}
+	// An opener of confidential data is tainted before its open returns;
+	// with no egress programs loaded it is refused instead (fail closed).
+	opts = append(opts, enforce.WithTaint(func(pid int32) error {
+		eg := e.egress.Load()
+		if eg == nil {
+			return errors.New("egress control is not loaded: " + n.Enforcement().Egress)
+		}
+		return eg.Taint(uint32(pid), 0)
+	}))
+	g, err := enforce.NewGuard(opts...)
 	if err != nil {
 		e.status.FilesWhy = err.Error()
 		n.log.Warn("enforcement of opens and execs unavailable", "err", err)
@@ -96,7 +115,12 @@ func (n *Node) startEnforcement(ctx context.Context) (err error) {
 		return nil
 	}
 	e.guard = g
+	e.guardOK = true
 	n.Store.OnGeneration(g.Invalidate)
+	if err := n.allowEgress(*e.policies.Load()); err != nil {
+		g.Close()
+		return err
+	}
 	if err := n.markScopes(); err != nil {
 		g.Close()
 		return err
@@ -119,6 +143,9 @@ func (n *Node) startEnforcement(ctx context.Context) (err error) {
 		}
 		guardDown()
 		close(e.auditQ) // every worker is done: nothing more to log
+		if eg := e.egress.Load(); eg != nil {
+			eg.Close() // the pinned programs and maps stay: egress stays denied
+		}
 	})
 	n.goRun(func() {
 		t := time.NewTicker(heartbeat)
@@ -180,7 +207,75 @@ func (n *Node) ReloadPolicies() error {
 	e.mu.Lock()
 	e.status.Policies = names
 	e.mu.Unlock()
+	if err := n.allowEgress(ps); err != nil {
+		return err
+	}
 	return n.markScopes()
+}
+
+// startEgress loads the egress programs on the whole cgroup v2 hierarchy,
+// pinned so they outlive the daemon: done with the first confidential
+// rule, so a node without one changes nothing in the kernel.
+func (n *Node) startEgress() (*bpf.Egress, error) {
+	e := n.enf
+	root, err := bpf.Cgroup2Mount()
+	if err != nil {
+		return nil, err
+	}
+	pin := n.cfg.egressPin
+	if pin == "" {
+		pin = bpf.DefaultEgressPin
+	}
+	eg, err := bpf.LoadEgress(root, pin)
+	if err != nil {
+		return nil, err
+	}
+	e.egress.Store(eg)
+	e.mu.Lock()
+	e.status.Egress = fmt.Sprintf("cgroup socket programs (connect4/6, sendmsg4/6) on %s, pinned at %s: a process that opened confidential data, and its children, reach only allowEgress, even if the daemon dies", root, pin)
+	e.mu.Unlock()
+	return eg, nil
+}
+
+// allowEgress gives the egress programs the destinations every
+// confidential rule allows, loading them with the first such rule.
+func (n *Node) allowEgress(ps []*enforce.Policy) error {
+	e := n.enf
+	if e == nil || !e.guardOK {
+		return nil
+	}
+	var dests []netip.AddrPort
+	confidential := false
+	for _, p := range ps {
+		for _, r := range p.Spec.Rules {
+			if r.Confidential == nil {
+				continue
+			}
+			confidential = true
+			for _, s := range r.Confidential.AllowEgress {
+				d, err := netip.ParseAddrPort(s)
+				if err != nil {
+					return fmt.Errorf("policy %s: allowEgress %q: %w", p.Metadata.Name, s, err)
+				}
+				dests = append(dests, d)
+			}
+		}
+	}
+	eg := e.egress.Load()
+	if eg == nil {
+		if !confidential {
+			return nil
+		}
+		var err error
+		if eg, err = n.startEgress(); err != nil {
+			e.mu.Lock()
+			e.status.Egress = "none: " + err.Error() + " (opens of confidential data are refused)"
+			e.mu.Unlock()
+			n.log.Warn("egress control unavailable: opens of confidential data are refused", "err", err)
+			return nil
+		}
+	}
+	return eg.SetAllowed(dests)
 }
 
 func (n *Node) markScopes() error {
@@ -212,6 +307,9 @@ func (n *Node) Enforcement() EnforcementStatus {
 	st := e.status
 	st.Decisions = e.decisions.Load()
 	st.AuditDropped = e.dropped.Load()
+	if eg := e.egress.Load(); eg != nil {
+		st.EgressDenied = eg.Denied()
+	}
 	if e.guard != nil {
 		st.AuditDropped += e.guard.AuditDropped()
 	}

@@ -41,6 +41,7 @@ type config struct {
 	maxProviders int
 	enforce      bool
 	auditEntries int
+	egressPin    string
 }
 
 // Option configures a Node.
@@ -154,6 +155,12 @@ func WithEnforcement(auditEntries int) Option {
 		c.enforce, c.auditEntries = true, auditEntries
 		return nil
 	}
+}
+
+// WithEgressPin is where the egress programs are pinned (default
+// bpf.DefaultEgressPin); tests use one of their own.
+func WithEgressPin(dir string) Option {
+	return func(c *config) error { c.egressPin = dir; return nil }
 }
 
 // WithLogger sets the structured logger (default slog.Default()).

@@ -51,6 +51,7 @@ if [ "$(id -u)" = 0 ]; then
   echo "# enforcement benchmark (fanotify guard on a tmpfs, opens from another process), raw output in $enf_out"
   go test -run '^$' -bench GuardedOpen -benchtime 1x -count 3 ./enforce | tee "$enf_out" | grep -E '^(ok|FAIL)'
   enf() { local out=$enf_out; median GuardedOpen "$1"; }
+  conn() { local out=$enf_out; median Connect "$1"; }
   echo "## open(2)+close(2) on a guarded mount (aim: cached verdict adds < 20 µs)"
   printf '  unguarded tmpfs:                 %s ns\n' "$(enf unguarded-ns/open)"
   printf '  guarded mount, outside the scope: %s ns\n' "$(enf marked-mount-out-of-scope-ns/open)"
@@ -58,7 +59,9 @@ if [ "$(id -u)" = 0 ]; then
   printf '  in scope, first verdict, depth-5 ancestry: %s ns\n' "$(enf first-verdict-depth5-ns/open)"
   echo "## tar of 2,000 files under a guarded tree, throughput as a ratio to unguarded (aim >= 0.9)"
   printf '  first pass (every verdict new): %s; again (cached): %s\n' "$(enf tar-throughput-first/unguarded)" "$(enf tar-throughput-cached/unguarded)"
-  echo "## connect(2): no egress backend yet (cgroup socket programs not built)"
+  go test -run '^$' -bench 'Connect$' -benchtime 1x -count 3 ./bpf | tee -a "$enf_out" | grep -E '^(ok|FAIL)'
+  echo "## connect(2)+close to loopback from an untainted process, egress programs attached vs not"
+  printf '  without: %s ns; with: %s ns; added: %s ns\n' "$(conn unguarded-ns/connect)" "$(conn egress-programs-ns/connect)" "$(conn added-ns)"
 else
   echo "enforcement benchmark skipped: needs root"
 fi
