@@ -44,6 +44,8 @@ fuzz:
 	$(GO) test ./dht -run '^$$' -fuzz '^FuzzRequestFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./dht -run '^$$' -fuzz '^FuzzResponseFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./bpf -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./lineage -run '^$$' -fuzz '^FuzzDecodeRevocation$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./enforce -run '^$$' -fuzz '^FuzzParsePolicy$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin .bench

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/bpf"
 	"github.com/bonsai-lineage/bonsai/dht"
+	"github.com/bonsai-lineage/bonsai/enforce"
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
@@ -75,6 +76,8 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on `ADDR` (host:port; off by default)"},
 			&cli.BoolFlag{Name: "enforce", Usage: "enforce the applied policies (fanotify; needs root)", Value: true},
 			&cli.IntFlag{Name: "audit-max", Usage: "keep at most `N` audit entries, dropping the oldest", Value: node.DefaultAuditEntries},
+			&cli.DurationFlag{Name: "decision-timeout", Usage: "bound each enforcement decision to `DURATION`", Value: enforce.DefaultDecisionTimeout},
+			&cli.StringFlag{Name: "on-timeout", Usage: "what a decision past --decision-timeout does: `deny` or allow (logged either way)", Value: "deny"},
 			&cli.StringFlag{Name: "egress-pin", Usage: "pin the egress programs and maps under `DIR` (on bpffs)", Value: bpf.DefaultEgressPin},
 		},
 		Action: runDaemon,
@@ -176,9 +179,9 @@ func runDaemon(c *cli.Context) error {
 		repl = cfg.Replication
 	}
 	opts = append(opts, node.WithReplication(repl))
-	enforce := c.Bool("enforce")
+	enforcing := c.Bool("enforce")
 	if !c.IsSet("enforce") && cfg.Enforce != nil {
-		enforce = *cfg.Enforce
+		enforcing = *cfg.Enforce
 	}
 	auditMax := c.Int("audit-max")
 	if !c.IsSet("audit-max") && cfg.AuditMax > 0 {
@@ -187,8 +190,16 @@ func runDaemon(c *cli.Context) error {
 	if auditMax < 1 {
 		return usagef("--audit-max %d: must be 1 or more", auditMax)
 	}
-	if enforce {
-		opts = append(opts, node.WithEnforcement(auditMax), node.WithEgressPin(c.String("egress-pin")))
+	if enforcing {
+		late := c.String("on-timeout")
+		if late != "deny" && late != "allow" {
+			return usagef("--on-timeout %q: want deny or allow", late)
+		}
+		if c.Duration("decision-timeout") <= 0 {
+			return usagef("--decision-timeout %v: must be positive", c.Duration("decision-timeout"))
+		}
+		opts = append(opts, node.WithEnforcement(auditMax), node.WithEgressPin(c.String("egress-pin")),
+			node.WithDecisionTimeout(c.Duration("decision-timeout"), late == "allow"))
 	}
 	if w := pick("watch", cfg.Watch); len(w) > 0 {
 		opts = append(opts, node.WithWatch(w...))

@@ -105,7 +105,7 @@ func (f *guardFixture) chainFiles(b *testing.B, dir string, n, depth int) []stri
 			if err != nil {
 				b.Fatal(err)
 			}
-			f.res[out] = append(f.res[out], blk)
+			f.res.mapResolver[out] = append(f.res.mapResolver[out], blk)
 			prev = out
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/signer"
+	"github.com/ipfs/go-cid"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,7 +23,7 @@ import (
 type guardFixture struct {
 	guard  *Guard
 	dir    string
-	res    mapResolver
+	res    fixtureResolver
 	key    *signer.Key
 	gen    atomic.Uint64
 	mu     sync.Mutex
@@ -35,7 +36,7 @@ func newGuardFixture(t testing.TB, policies ...string) *guardFixture {
 	if os.Geteuid() != 0 {
 		t.Skip("fanotify permission events need root: run the tests as root (CI does)")
 	}
-	f := &guardFixture{dir: t.TempDir(), res: mapResolver{}, added: make(chan struct{}, 1)}
+	f := &guardFixture{dir: t.TempDir(), res: fixtureResolver{mapResolver: mapResolver{}, revs: map[cid.Cid][]*lineage.Revocation{}}, added: make(chan struct{}, 1)}
 	if err := unix.Mount("tmpfs", f.dir, "tmpfs", 0, "size=16m"); err != nil {
 		t.Fatalf("mount tmpfs on %s: %v", f.dir, err)
 	}
@@ -104,11 +105,55 @@ func (f *guardFixture) write(t *testing.T, name, body string, mode os.FileMode, 
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.res[rec.Output] = append(f.res[rec.Output], b)
+		f.res.mapResolver[rec.Output] = append(f.res.mapResolver[rec.Output], b)
 		f.gen.Add(1)
 		f.guard.Invalidate() // as the node does on every new generation
 	}
 	return p
+}
+
+// fixtureResolver serves records and revocations from memory.
+type fixtureResolver struct {
+	mapResolver
+	revs map[cid.Cid][]*lineage.Revocation
+}
+
+func (r fixtureResolver) Revocations(record cid.Cid) []*lineage.Revocation { return r.revs[record] }
+
+// changed starts a new generation, as the node does when records or
+// revocations arrive.
+func (f *guardFixture) changed() {
+	f.gen.Add(1)
+	f.guard.Invalidate()
+}
+
+// chained writes a file made from one input whose record f signs; it
+// returns the file and the input's record block.
+func (f *guardFixture) chained(t *testing.T, name string) (string, lineage.Block) {
+	t.Helper()
+	in := content(t, name+"-input")
+	inRec := &lineage.Record{Output: in, Time: 1764000000}
+	inBlk, err := inRec.Sign(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := name + " made from its input\n"
+	top := &lineage.Record{Output: content(t, body), Inputs: []cid.Cid{in}, Time: 1764000001}
+	topBlk, err := top.Sign(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.res.mapResolver[in] = []lineage.Block{inBlk}
+	f.res.mapResolver[top.Output] = []lineage.Block{topBlk}
+	p := filepath.Join(f.dir, "release", name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.changed()
+	return p, inBlk
 }
 
 // waitEvents waits (10 s at most) until path has n audit events: a
@@ -269,5 +314,50 @@ spec:
 	es := f.waitEvents(t, stray, 1)
 	if es[0].Decision != "audit-deny" || es[0].Mode != Audit {
 		t.Errorf("audit events = %+v, want audit-deny", es)
+	}
+}
+
+// TestGuardForgedAndRevoked: a file whose ancestry holds a forged record,
+// or a record its executor revoked, is refused (EPERM); a file allowed
+// before its ancestor was revoked is refused once the revocation is in
+// (its ignore mark dropped with the new generation).
+func TestGuardForgedAndRevoked(t *testing.T) {
+	f := newGuardFixture(t, `apiVersion: bonsai/v1
+kind: Policy
+metadata: {name: release}
+spec:
+  mode: enforce
+  scope: {paths: [DIR/release/]}
+  rules: [{verifiedLineage: {}}, {notRevoked: {}}]
+`)
+	forged, inBlk := f.chained(t, "forged")
+	data := append([]byte(nil), inBlk.Data...)
+	data[len(data)-1] ^= 1 // the signature's last byte
+	rec, err := lineage.Decode(inBlk.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.res.mapResolver[rec.Output] = []lineage.Block{{CID: lineage.RecordCID(data), Data: data}}
+	f.changed()
+	if out, err := run(t, "cat", forged); err == nil || !strings.Contains(out, "Operation not permitted") {
+		t.Errorf("cat of a file with a forged ancestor: %v %q, want EPERM", err, out)
+	}
+
+	revoked, inBlk2 := f.chained(t, "revoked")
+	if out, err := run(t, "cat", revoked); err != nil {
+		t.Fatalf("cat before the revocation: %v %q", err, out)
+	}
+	v := &lineage.Revocation{Target: inBlk2.CID, Reason: "compiler compromised", Time: 1764000100}
+	if _, err := v.Sign(f.key); err != nil {
+		t.Fatal(err)
+	}
+	f.res.revs[inBlk2.CID] = []*lineage.Revocation{v}
+	f.changed()
+	if out, err := run(t, "cat", revoked); err == nil || !strings.Contains(out, "Operation not permitted") {
+		t.Errorf("cat of a file whose ancestor its executor revoked: %v %q, want EPERM", err, out)
+	}
+	es := f.waitEvents(t, revoked, 2)
+	if last := es[len(es)-1]; last.Decision != "deny" || last.Rule != "notRevoked" || !strings.Contains(last.Reason, "compiler compromised") {
+		t.Errorf("audit of the revoked file = %+v", last)
 	}
 }

@@ -90,7 +90,11 @@ func (n *Node) startEnforcement(ctx context.Context) (err error) {
 	opts := []enforce.Option{enforce.WithResolver(n.Resolver()),
 		enforce.WithPolicies(func() []*enforce.Policy { return *e.policies.Load() }),
 		enforce.WithGeneration(n.Store.Generation),
-		enforce.WithAudit(n.auditEvent)}
+		enforce.WithAudit(n.auditEvent),
+		enforce.WithAllowOnTimeout(n.cfg.allowLate)}
+	if n.cfg.decideWithin > 0 {
+		opts = append(opts, enforce.WithDecisionTimeout(n.cfg.decideWithin))
+	}
 	// An opener of confidential data is tainted before its open returns;
 	// with no egress programs loaded it is refused instead (fail closed).
 	opts = append(opts, enforce.WithTaint(func(pid int32) error {

@@ -42,6 +42,8 @@ type config struct {
 	enforce      bool
 	auditEntries int
 	egressPin    string
+	decideWithin time.Duration
+	allowLate    bool
 }
 
 // Option configures a Node.
@@ -153,6 +155,19 @@ func WithEnforcement(auditEntries int) Option {
 			return fmt.Errorf("audit entries %d: must be 0 or more", auditEntries)
 		}
 		c.enforce, c.auditEntries = true, auditEntries
+		return nil
+	}
+}
+
+// WithDecisionTimeout bounds each enforcement decision (default
+// enforce.DefaultDecisionTimeout); past it the open is denied, or allowed
+// when allow is set (and logged either way).
+func WithDecisionTimeout(d time.Duration, allow bool) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("decision timeout %v: must be positive", d)
+		}
+		c.decideWithin, c.allowLate = d, allow
 		return nil
 	}
 }
