@@ -66,6 +66,9 @@ type Config struct {
 	// OnReplica is called, off the DHT's message loop, with every valid
 	// lineage record a peer stores on this node.
 	OnReplica func(lineage.Block)
+	// OnRevocation is called likewise with every valid revocation this
+	// node is asked to store.
+	OnRevocation func(lineage.Block)
 	// AutoRefresh keeps kad-dht's periodic routing-table refresh on
 	// (default on for daemons; in-process test swarms turn it off).
 	DisableAutoRefresh bool
@@ -214,10 +217,14 @@ func (s *Swarm) indexReplicas() {
 		case <-s.done:
 			return
 		case b := <-s.replicas:
-			if _, err := lineage.Open(b.CID, b.Data); err != nil {
-				s.log.Debug("refused replica", "record", b.CID, "err", err)
-			} else {
+			if _, err := lineage.Open(b.CID, b.Data); err == nil {
 				s.cfg.OnReplica(b)
+			} else if _, rerr := lineage.OpenRevocation(b.CID, b.Data); rerr == nil {
+				if s.cfg.OnRevocation != nil {
+					s.cfg.OnRevocation(b)
+				}
+			} else {
+				s.log.Debug("refused replica", "record", b.CID, "err", err)
 			}
 			s.pending.Add(-1)
 		}

@@ -241,13 +241,18 @@ func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	sw, err := dht.New(dht.Config{
-		Key:                key.PrivKey(),
-		Listen:             cfg.listen,
-		Bootstrap:          cfg.bootstrap,
-		SwarmKey:           cfg.swarmKey,
-		Allow:              cfg.allow,
-		Replication:        cfg.replication,
-		OnReplica:          n.onReplica,
+		Key:         key.PrivKey(),
+		Listen:      cfg.listen,
+		Bootstrap:   cfg.bootstrap,
+		SwarmKey:    cfg.swarmKey,
+		Allow:       cfg.allow,
+		Replication: cfg.replication,
+		OnReplica:   n.onReplica,
+		OnRevocation: func(b lineage.Block) {
+			if _, _, err := st.PutRevocation(b); err != nil {
+				n.log.Warn("revocation replica not stored", "revocation", b.CID, "err", err)
+			}
+		},
 		DisableAutoRefresh: !cfg.autoRefresh,
 		Datastore:          dstore,
 		ProvideValidity:    cfg.gcGrace,

@@ -150,6 +150,14 @@ func (n *Node) AddRevocation(ctx context.Context, b lineage.Block) error {
 	if err := n.rev.topic.Publish(ctx, b.Data); err != nil {
 		return fmt.Errorf("publish revocation %s: %w", b.CID, err)
 	}
+	// Also into the DHT under its CID (the validator accepts it only if it
+	// verifies): its k closest peers keep it for the swarm. Best effort:
+	// the flood and the syncs carry it anyway.
+	pctx, cancel := context.WithTimeout(ctx, revocationSyncTimeout)
+	defer cancel()
+	if err := n.Swarm.PutRecord(pctx, b); err != nil {
+		n.log.Debug("revocation not put into the DHT", "revocation", b.CID, "err", err)
+	}
 	return nil
 }
 
