@@ -8,7 +8,7 @@ PKGS    := ./...
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/bonsai
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/bonsai
 
 # The tests. Root-only tests (eBPF capture) run when CI runs this as root.
 # -p 1: one package at a time, so the swarm and capture tests (which watch

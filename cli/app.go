@@ -40,7 +40,7 @@ func New(stdout, stderr io.Writer) *cli.App {
 			initCommand(), idCommand(), hashCommand(), recordCommand(),
 			verifyCommand(), showCommand(), logCommand(), importCommand(), exportCommand(),
 			daemonCommand(), statusCommand(), swarmKeyCommand(), testnetCommand(),
-			runCommand(), eventsCommand(), gcCommand(), policyCommand(), auditCommand(), revokeCommand(),
+			runCommand(), eventsCommand(), gcCommand(), policyCommand(), auditCommand(), revokeCommand(), versionCommand(),
 		},
 		// Errors are printed once, as one line, by exitCode.
 		ExitErrHandler: func(*cli.Context, error) {},
