@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -167,12 +168,16 @@ func exportCommand() *cli.Command {
 			"target's ancestry held in the local store, and the revocations held against them.\n" +
 			"'bonsai import' reads it back; so do the IPLD tools.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "car", Usage: "write the CAR to `OUT` (required)"},
+			&cli.StringFlag{Name: "car", Usage: "write the CAR to `OUT` (required; - is standard output)"},
+			&cli.BoolFlag{Name: "force", Usage: "replace OUT if it is an existing regular file"},
 			hashFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.String("car") == "" {
 				return usagef("export needs --car OUT")
+			}
+			if err := checkOutput(c.String("car"), c.Bool("force")); err != nil {
+				return err
 			}
 			out, _, st, err := targetAndBackend(c, "export")
 			if err != nil {
@@ -191,6 +196,14 @@ func exportCommand() *cli.Command {
 			if len(roots) == 0 {
 				return fmt.Errorf("%s: no record of %s in the local store", c.Args().First(), out)
 			}
+			if c.String("car") == "-" {
+				// The CAR is the output: the summary goes to stderr.
+				if err := streamCAR(c.App.Writer, roots, blocks); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.ErrWriter, "wrote %d records (%d roots) to standard output\n", len(blocks), len(roots))
+				return nil
+			}
 			if err := writeCAR(c.String("car"), roots, blocks); err != nil {
 				return err
 			}
@@ -202,6 +215,69 @@ func exportCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// checkOutput refuses an output path that exists, unless force is set and
+// it is a regular file: a device, FIFO, socket, directory or symlink is
+// never replaced. "-" (standard output) always passes.
+func checkOutput(path string, force bool) error {
+	if path == "-" {
+		return nil
+	}
+	st, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s: exists and is a %s, not a regular file: not replaced", path, fileKind(st.Mode()))
+	}
+	if !force {
+		return fmt.Errorf("%s: exists: not replaced (--force replaces it)", path)
+	}
+	return nil
+}
+
+// fileKind names a file's type for people.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeCharDevice != 0:
+		return "character device"
+	case m&os.ModeDevice != 0:
+		return "block device"
+	}
+	return "special file"
+}
+
+// streamCAR writes a CARv1 to w as it goes.
+func streamCAR(w io.Writer, roots []cid.Cid, blocks []lineage.Block) error {
+	bw := bufio.NewWriter(w)
+	wr, err := storage.NewWritable(struct{ io.Writer }{bw}, roots, carv2.WriteAsCarV1(true))
+	if err != nil {
+		return fmt.Errorf("write CAR: %w", err)
+	}
+	for _, b := range blocks {
+		if err := wr.Put(context.Background(), string(b.CID.Bytes()), b.Data); err != nil {
+			return fmt.Errorf("write CAR: %w", err)
+		}
+	}
+	if err := wr.Finalize(); err != nil {
+		return fmt.Errorf("write CAR: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write CAR to standard output: %w", err)
+	}
+	return nil
 }
 
 // writeCAR writes a CARv1 next to path and renames it into place, so a

@@ -1,8 +1,10 @@
 package cli_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -75,4 +77,52 @@ func TestRevokeCommand(t *testing.T) {
 	}
 	wantCode(t, bonsai(t, "", homeC, "verify", top), 1)
 	wantOneLineError(t, bonsai(t, "", homeA, "revoke", filepath.Join(dir, "missing")), false, "no such file")
+}
+
+// TestExportRefusesToReplace: export never replaces what exists unless
+// --force and a regular file: not the file being exported, not a device,
+// not a FIFO, not a symlink; "-" streams the CAR to standard output.
+func TestExportRefusesToReplace(t *testing.T) {
+	home, _ := initHome(t)
+	dir := t.TempDir()
+	src := writeFile(t, dir, "src", "source\n", fixedTime)
+	out := writeFile(t, dir, "out", "made\n", fixedTime)
+	wantCode(t, bonsai(t, "", home, "record", "--in", src, "--out", out), 0)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink("/dev/null", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+		force            bool
+	}{
+		{"the exported file itself", out, "exists: not replaced (--force replaces it)", false},
+		{"a FIFO", fifo, "is a FIFO, not a regular file", true},
+		{"a symlink", link, "is a symbolic link, not a regular file", true},
+		{"a device", "/dev/null", "is a character device, not a regular file", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"export", "--car", tc.path}
+			if tc.force {
+				args = append(args, "--force")
+			}
+			wantOneLineError(t, bonsai(t, "", home, append(args, out)...), false, tc.want)
+		})
+	}
+	if b, err := os.ReadFile(out); err != nil || string(b) != "made\n" {
+		t.Errorf("the exported file changed: %q %v", b, err)
+	}
+	r := bonsai(t, "", home, "export", "--car", "-", out)
+	wantCode(t, r, 0)
+	if len(r.stdout) < 100 || !strings.Contains(r.stderr, "to standard output") {
+		t.Errorf("export --car -: %d bytes on stdout, stderr %q", len(r.stdout), r.stderr)
+	}
+	car := filepath.Join(dir, "x.car")
+	wantCode(t, bonsai(t, "", home, "export", "--car", car, out), 0)
+	wantOneLineError(t, bonsai(t, "", home, "export", "--car", car, out), false, "exists")
+	wantCode(t, bonsai(t, "", home, "export", "--force", "--car", car, out), 0)
 }
