@@ -17,14 +17,18 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
+// Sized for every pid the kernel can hand out (PID_MAX_LIMIT) and
+// allocated as it fills: a full map would let a child escape its taint.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1 << 22);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);   // tgid
-	__type(value, __u64); // start time of its leader (0: not checked)
+	__type(value, __u64); // unused (0)
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tainted SEC(".maps");
 
@@ -81,8 +85,10 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(egress_exit, struct task_struct *task)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
-	if (BPF_CORE_READ(task, pid) != tgid)
-		return 0; // a thread, not the process
+	// Only when the whole thread group is gone: a leader may exit, or be
+	// replaced by an exec in another thread, while the process goes on.
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
 	bpf_map_delete_elem(&tainted, &tgid);
 	return 0;
 }
@@ -116,6 +122,13 @@ static __always_inline int check6(struct bpf_sock_addr *ctx)
 {
 	if (!is_tainted())
 		return 1;
+	// An IPv4 destination through a dual-stack socket (::ffff:a.b.c.d).
+	if (ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 && ctx->user_ip6[2] == bpf_htonl(0xffff)) {
+		struct addr4 m = {.ip = ctx->user_ip6[3], .port = ctx->user_port & 0xffff};
+		if (bpf_map_lookup_elem(&allow4, &m))
+			return 1;
+		return refuse();
+	}
 	struct addr6 a = {.port = ctx->user_port & 0xffff};
 	a.ip[0] = ctx->user_ip6[0];
 	a.ip[1] = ctx->user_ip6[1];
@@ -124,6 +137,25 @@ static __always_inline int check6(struct bpf_sock_addr *ctx)
 	if (bpf_map_lookup_elem(&allow6, &a))
 		return 1;
 	return refuse();
+}
+
+// A tainted process may create no socket that the connect and sendmsg
+// programs do not see: IP sockets other than TCP and UDP (ICMP ping, raw)
+// and packet sockets are refused. AF_UNIX stays (local).
+SEC("cgroup/sock_create")
+int egress_sock_create(struct bpf_sock *ctx)
+{
+	if (!is_tainted())
+		return 1;
+	__u32 family = ctx->family, proto = ctx->protocol;
+	if (family == 2 /* AF_INET */ || family == 10 /* AF_INET6 */) {
+		if (proto == 6 /* TCP */ || proto == 17 /* UDP */)
+			return 1;
+		return refuse();
+	}
+	if (family == 17 /* AF_PACKET */)
+		return refuse();
+	return 1;
 }
 
 SEC("cgroup/connect4")

@@ -39,7 +39,16 @@ func LoadEgress(cgroup, pin string) (*Egress, error) {
 		return nil, classify("pin directory "+pin, err)
 	}
 	e := &Egress{pin: pin}
-	if err := loadEgressObjects(&e.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pin}}); err != nil {
+	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pin}}
+	err := loadEgressObjects(&e.objs, opts)
+	if errors.Is(err, ebpf.ErrMapIncompatible) {
+		// Maps pinned by an older build: start afresh (their taints go).
+		for _, name := range []string{"tainted", "allow4", "allow6", "denied"} {
+			os.Remove(filepath.Join(pin, name))
+		}
+		err = loadEgressObjects(&e.objs, opts)
+	}
+	if err != nil {
 		return nil, classify("load egress programs", err)
 	}
 	attach := []struct {
@@ -49,22 +58,15 @@ func LoadEgress(cgroup, pin string) (*Egress, error) {
 	}{
 		{"fork", e.objs.EgressFork, 0},
 		{"exit", e.objs.EgressExit, 0},
+		{"sock_create", e.objs.EgressSockCreate, ebpf.AttachCGroupInetSockCreate},
 		{"connect4", e.objs.EgressConnect4, ebpf.AttachCGroupInet4Connect},
 		{"connect6", e.objs.EgressConnect6, ebpf.AttachCGroupInet6Connect},
 		{"sendmsg4", e.objs.EgressSendmsg4, ebpf.AttachCGroupUDP4Sendmsg},
 		{"sendmsg6", e.objs.EgressSendmsg6, ebpf.AttachCGroupUDP6Sendmsg},
 	}
 	for _, a := range attach {
-		path := filepath.Join(pin, "link_"+a.name)
-		if old, err := link.LoadPinnedLink(path, nil); err == nil {
-			// A previous daemon's link: put this program behind it.
-			if err := old.Update(a.prog); err == nil {
-				e.links = append(e.links, old)
-				continue
-			}
-			_ = old.Unpin()
-			old.Close()
-		}
+		// The new link is attached and pinned before a previous daemon's
+		// is let go (renamed over): the hook is never missing.
 		var l link.Link
 		var err error
 		if a.cg == 0 {
@@ -76,7 +78,15 @@ func LoadEgress(cgroup, pin string) (*Egress, error) {
 			e.Close()
 			return nil, classify("attach egress "+a.name, err)
 		}
-		if err := l.Pin(path); err != nil {
+		path := filepath.Join(pin, "link_"+a.name)
+		tmp := path + "_new" // bpffs names take no dots
+		os.Remove(tmp)
+		if err := l.Pin(tmp); err != nil {
+			l.Close()
+			e.Close()
+			return nil, classify("pin egress link "+a.name, err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
 			l.Close()
 			e.Close()
 			return nil, classify("pin egress link "+a.name, err)
@@ -102,9 +112,12 @@ func ensureBPFFS(dir string) error {
 	return nil
 }
 
-// Taint marks process tgid (started at start, 0: not checked) as having
-// read confidential data.
+// Taint marks process tgid as having read confidential data (start is
+// kept for the record, unused by the programs).
 func (e *Egress) Taint(tgid uint32, start uint64) error {
+	if tgid == 0 {
+		return errors.New("bpf: taint: no process")
+	}
 	if err := e.objs.Tainted.Update(tgid, start, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: taint %d: %w", tgid, err)
 	}
@@ -137,26 +150,48 @@ func (e *Egress) SetAllowed(dests []netip.AddrPort) error {
 		}
 	}
 	one := uint8(1)
+	var stale4 []egressAddr4
 	var k4 egressAddr4
-	for it := e.objs.Allow4.Iterate(); it.Next(&k4, &one); {
+	it4 := e.objs.Allow4.Iterate()
+	for it4.Next(&k4, &one) {
 		if !want4[k4] {
-			_ = e.objs.Allow4.Delete(k4)
+			stale4 = append(stale4, k4)
 		}
 	}
+	if err := it4.Err(); err != nil {
+		return fmt.Errorf("bpf: read allow list: %w", err)
+	}
+	var stale6 []egressAddr6
+	var k6 egressAddr6
+	it6 := e.objs.Allow6.Iterate()
+	for it6.Next(&k6, &one) {
+		if !want6[k6] {
+			stale6 = append(stale6, k6)
+		}
+	}
+	if err := it6.Err(); err != nil {
+		return fmt.Errorf("bpf: read allow list: %w", err)
+	}
+	// Added first, removed after: a destination in both lists is never
+	// missing in between.
 	for k := range want4 {
 		if err := e.objs.Allow4.Update(k, uint8(1), ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("bpf: allow %v: %w", k, err)
 		}
 	}
-	var k6 egressAddr6
-	for it := e.objs.Allow6.Iterate(); it.Next(&k6, &one); {
-		if !want6[k6] {
-			_ = e.objs.Allow6.Delete(k6)
-		}
-	}
 	for k := range want6 {
 		if err := e.objs.Allow6.Update(k, uint8(1), ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("bpf: allow %v: %w", k, err)
+		}
+	}
+	for _, k := range stale4 {
+		if err := e.objs.Allow4.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: disallow %v: %w", k, err)
+		}
+	}
+	for _, k := range stale6 {
+		if err := e.objs.Allow6.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: disallow %v: %w", k, err)
 		}
 	}
 	return nil

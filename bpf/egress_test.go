@@ -27,6 +27,7 @@ type egressFixture struct {
 	addr   netip.AddrPort
 	cgFD   int
 	cgPath string
+	pin    string
 }
 
 func newEgressFixture(t testing.TB) *egressFixture {
@@ -66,17 +67,17 @@ func newEgressFixture(t testing.TB) *egressFixture {
 	}
 	t.Cleanup(func() { unix.Close(fd) })
 	pin := fmt.Sprintf("/sys/fs/bpf/bonsai-egress-test-%d", os.Getpid())
-	eg, err := LoadEgress(cg, pin)
-	if err != nil {
-		t.Fatalf("LoadEgress: %v", err)
-	}
 	t.Cleanup(func() {
-		eg.Close()
 		if err := RemoveEgress(pin); err != nil {
 			t.Errorf("RemoveEgress: %v", err)
 		}
 	})
-	return &egressFixture{eg: eg, addr: netip.MustParseAddrPort(ln.Addr().String()), cgFD: fd, cgPath: cg}
+	eg, err := LoadEgress(cg, pin)
+	if err != nil {
+		t.Fatalf("LoadEgress: %v", err)
+	}
+	t.Cleanup(func() { eg.Close() })
+	return &egressFixture{eg: eg, addr: netip.MustParseAddrPort(ln.Addr().String()), cgFD: fd, cgPath: cg, pin: pin}
 }
 
 // connect runs bash in the fixture's cgroup: it waits for a line on stdin
@@ -154,6 +155,22 @@ func TestEgress(t *testing.T) {
 	}
 	if f.connect(t, true, direct) {
 		t.Error("a destination no longer allowed was reached")
+	}
+
+	// A restarted daemon: the old handles go, a new load takes over the
+	// pinned links and maps; a taint made before stays.
+	f.eg.Close()
+	eg2, err := LoadEgress(f.cgPath, f.pin)
+	if err != nil {
+		t.Fatalf("LoadEgress again: %v", err)
+	}
+	t.Cleanup(func() { eg2.Close() })
+	f.eg = eg2
+	if f.connect(t, true, direct) {
+		t.Error("after a reload, a tainted process connected")
+	}
+	if !f.connect(t, false, direct) {
+		t.Error("after a reload, an untainted process could not connect")
 	}
 }
 

@@ -29,16 +29,17 @@ type egressAddr6 struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	egressMapAllow4          = "allow4"
-	egressMapAllow6          = "allow6"
-	egressMapDenied          = "denied"
-	egressMapTainted         = "tainted"
-	egressProgEgressConnect4 = "egress_connect4"
-	egressProgEgressConnect6 = "egress_connect6"
-	egressProgEgressExit     = "egress_exit"
-	egressProgEgressFork     = "egress_fork"
-	egressProgEgressSendmsg4 = "egress_sendmsg4"
-	egressProgEgressSendmsg6 = "egress_sendmsg6"
+	egressMapAllow4            = "allow4"
+	egressMapAllow6            = "allow6"
+	egressMapDenied            = "denied"
+	egressMapTainted           = "tainted"
+	egressProgEgressConnect4   = "egress_connect4"
+	egressProgEgressConnect6   = "egress_connect6"
+	egressProgEgressExit       = "egress_exit"
+	egressProgEgressFork       = "egress_fork"
+	egressProgEgressSendmsg4   = "egress_sendmsg4"
+	egressProgEgressSendmsg6   = "egress_sendmsg6"
+	egressProgEgressSockCreate = "egress_sock_create"
 )
 
 // loadEgress returns the embedded CollectionSpec for egress.
@@ -83,12 +84,13 @@ type egressSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type egressProgramSpecs struct {
-	EgressConnect4 *ebpf.ProgramSpec `ebpf:"egress_connect4"`
-	EgressConnect6 *ebpf.ProgramSpec `ebpf:"egress_connect6"`
-	EgressExit     *ebpf.ProgramSpec `ebpf:"egress_exit"`
-	EgressFork     *ebpf.ProgramSpec `ebpf:"egress_fork"`
-	EgressSendmsg4 *ebpf.ProgramSpec `ebpf:"egress_sendmsg4"`
-	EgressSendmsg6 *ebpf.ProgramSpec `ebpf:"egress_sendmsg6"`
+	EgressConnect4   *ebpf.ProgramSpec `ebpf:"egress_connect4"`
+	EgressConnect6   *ebpf.ProgramSpec `ebpf:"egress_connect6"`
+	EgressExit       *ebpf.ProgramSpec `ebpf:"egress_exit"`
+	EgressFork       *ebpf.ProgramSpec `ebpf:"egress_fork"`
+	EgressSendmsg4   *ebpf.ProgramSpec `ebpf:"egress_sendmsg4"`
+	EgressSendmsg6   *ebpf.ProgramSpec `ebpf:"egress_sendmsg6"`
+	EgressSockCreate *ebpf.ProgramSpec `ebpf:"egress_sock_create"`
 }
 
 // egressMapSpecs contains maps before they are loaded into the kernel.
@@ -152,12 +154,13 @@ type egressVariables struct {
 //
 // It can be passed to loadEgressObjects or ebpf.CollectionSpec.LoadAndAssign.
 type egressPrograms struct {
-	EgressConnect4 *ebpf.Program `ebpf:"egress_connect4"`
-	EgressConnect6 *ebpf.Program `ebpf:"egress_connect6"`
-	EgressExit     *ebpf.Program `ebpf:"egress_exit"`
-	EgressFork     *ebpf.Program `ebpf:"egress_fork"`
-	EgressSendmsg4 *ebpf.Program `ebpf:"egress_sendmsg4"`
-	EgressSendmsg6 *ebpf.Program `ebpf:"egress_sendmsg6"`
+	EgressConnect4   *ebpf.Program `ebpf:"egress_connect4"`
+	EgressConnect6   *ebpf.Program `ebpf:"egress_connect6"`
+	EgressExit       *ebpf.Program `ebpf:"egress_exit"`
+	EgressFork       *ebpf.Program `ebpf:"egress_fork"`
+	EgressSendmsg4   *ebpf.Program `ebpf:"egress_sendmsg4"`
+	EgressSendmsg6   *ebpf.Program `ebpf:"egress_sendmsg6"`
+	EgressSockCreate *ebpf.Program `ebpf:"egress_sock_create"`
 }
 
 func (p *egressPrograms) Close() error {
@@ -168,6 +171,7 @@ func (p *egressPrograms) Close() error {
 		p.EgressFork,
 		p.EgressSendmsg4,
 		p.EgressSendmsg6,
+		p.EgressSockCreate,
 	)
 }
 

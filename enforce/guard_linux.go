@@ -39,6 +39,7 @@ type Guard struct {
 
 	auditDropped atomic.Uint64
 	ignoreMarks  atomic.Int64 // ignore marks set since the last flush
+	marksMu      sync.RWMutex // Invalidate (write) against markAllowed (read)
 	events       atomic.Uint64
 }
 
@@ -352,11 +353,8 @@ func (g *Guard) answer(j *job) {
 			}
 		}
 	}
-	if allow && clean && j.regular && j.nlink == 1 && j.key.generation == g.cfg.generation() && uniform(g.cfg.policies()) {
-		// The mark is set before the answer, on the event's descriptor.
-		if err := markIgnore(g.fd, int(j.ev.Fd)); err == nil {
-			g.ignoreMarks.Add(1)
-		}
+	if allow && clean && j.regular && j.nlink == 1 && uniform(g.cfg.policies()) {
+		g.markAllowed(j)
 	}
 	g.respond(j.ev.Fd, allow)
 	unix.Close(int(j.ev.Fd))
@@ -376,6 +374,50 @@ func uniform(ps []*Policy) bool {
 	return true
 }
 
+// maxIgnoreMarks bounds the ignore marks held (each pins an inode in the
+// kernel): past it no more are set until the next generation drops them.
+const maxIgnoreMarks = 1 << 16
+
+// markAllowed sets the ignore mark of an allowed file, on the event's
+// descriptor, before the answer. Under marksMu's read side, so an
+// Invalidate cannot pass between the generation check and the mark. The
+// file is checked again after: a change made while it was decided (which
+// no mark yet could catch) removes the mark. Only on local file systems
+// whose writes the kernel sees (not network or FUSE ones).
+func (g *Guard) markAllowed(j *job) {
+	if !localFS(int(j.ev.Fd)) {
+		return
+	}
+	g.marksMu.RLock()
+	defer g.marksMu.RUnlock()
+	if j.key.generation != g.cfg.generation() || g.ignoreMarks.Load() >= maxIgnoreMarks {
+		return
+	}
+	if err := markIgnore(g.fd, int(j.ev.Fd)); err != nil {
+		return
+	}
+	g.ignoreMarks.Add(1)
+	var st unix.Stat_t
+	if err := unix.Fstat(int(j.ev.Fd), &st); err != nil || st.Ctim.Nano() != j.key.ctime || st.Mtim.Nano() != j.key.mtime || st.Size != j.key.size {
+		_, _, _ = unix.Syscall6(unix.SYS_FANOTIFY_MARK, uintptr(g.fd),
+			uintptr(unix.FAN_MARK_REMOVE|unix.FAN_MARK_IGNORED_MASK), uintptr(permMask), uintptr(j.ev.Fd), 0, 0)
+	}
+}
+
+// localFS reports whether fd's file system is one whose every write the
+// kernel sees (and so drops an ignore mark on).
+func localFS(fd int) bool {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return false
+	}
+	switch st.Type {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC, unix.F2FS_SUPER_MAGIC:
+		return true
+	}
+	return false
+}
+
 // markIgnore adds an ignore mark for the permission events on the inode
 // open as fd (fanotify_mark with a NULL path marks the descriptor's file).
 func markIgnore(group, fd int) error {
@@ -391,11 +433,15 @@ func markIgnore(group, fd int) error {
 // changed, and an allowed file must be decided again. Called by the
 // node on every change of generation.
 func (g *Guard) Invalidate() {
-	if g.ignoreMarks.Swap(0) == 0 {
+	g.marksMu.Lock()
+	defer g.marksMu.Unlock()
+	if g.ignoreMarks.Load() == 0 {
 		return
 	}
 	// Inode marks only: the filesystem marks stay.
-	_ = unix.FanotifyMark(g.fd, unix.FAN_MARK_FLUSH, 0, unix.AT_FDCWD, "")
+	if err := unix.FanotifyMark(g.fd, unix.FAN_MARK_FLUSH, 0, unix.AT_FDCWD, ""); err == nil {
+		g.ignoreMarks.Store(0)
+	}
 }
 
 // handle decides a job not answered yet, then audits it.
