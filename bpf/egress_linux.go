@@ -149,48 +149,35 @@ func (e *Egress) SetAllowed(dests []netip.AddrPort) error {
 			want6[k] = true
 		}
 	}
-	one := uint8(1)
-	var stale4 []egressAddr4
-	var k4 egressAddr4
-	it4 := e.objs.Allow4.Iterate()
-	for it4.Next(&k4, &one) {
-		if !want4[k4] {
-			stale4 = append(stale4, k4)
+	if err := syncAllowed(e.objs.Allow4, want4); err != nil {
+		return err
+	}
+	return syncAllowed(e.objs.Allow6, want6)
+}
+
+// syncAllowed makes the keys of allow those of want: added first,
+// removed after, so a destination in both lists is never missing in
+// between (and nothing is deleted while the map is iterated).
+func syncAllowed[K comparable](allow *ebpf.Map, want map[K]bool) error {
+	var stale []K
+	var k K
+	var one uint8
+	it := allow.Iterate()
+	for it.Next(&k, &one) {
+		if !want[k] {
+			stale = append(stale, k)
 		}
 	}
-	if err := it4.Err(); err != nil {
+	if err := it.Err(); err != nil {
 		return fmt.Errorf("bpf: read allow list: %w", err)
 	}
-	var stale6 []egressAddr6
-	var k6 egressAddr6
-	it6 := e.objs.Allow6.Iterate()
-	for it6.Next(&k6, &one) {
-		if !want6[k6] {
-			stale6 = append(stale6, k6)
-		}
-	}
-	if err := it6.Err(); err != nil {
-		return fmt.Errorf("bpf: read allow list: %w", err)
-	}
-	// Added first, removed after: a destination in both lists is never
-	// missing in between.
-	for k := range want4 {
-		if err := e.objs.Allow4.Update(k, uint8(1), ebpf.UpdateAny); err != nil {
+	for k := range want {
+		if err := allow.Update(k, uint8(1), ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("bpf: allow %v: %w", k, err)
 		}
 	}
-	for k := range want6 {
-		if err := e.objs.Allow6.Update(k, uint8(1), ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("bpf: allow %v: %w", k, err)
-		}
-	}
-	for _, k := range stale4 {
-		if err := e.objs.Allow4.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("bpf: disallow %v: %w", k, err)
-		}
-	}
-	for _, k := range stale6 {
-		if err := e.objs.Allow6.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	for _, k := range stale {
+		if err := allow.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("bpf: disallow %v: %w", k, err)
 		}
 	}

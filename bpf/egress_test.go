@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bonsai-lineage/bonsai/internal/loopback"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,20 +39,8 @@ func newEgressFixture(t testing.TB) *egressFixture {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("skipping: no bash (its /dev/tcp is the connecting client)")
 	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	la := loopback.Listen(t).AddrPort()
+	addr := netip.AddrPortFrom(la.Addr().Unmap(), la.Port())
 	root, err := Cgroup2Mount()
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +66,7 @@ func newEgressFixture(t testing.TB) *egressFixture {
 		t.Fatalf("LoadEgress: %v", err)
 	}
 	t.Cleanup(func() { eg.Close() })
-	return &egressFixture{eg: eg, addr: netip.MustParseAddrPort(ln.Addr().String()), cgFD: fd, cgPath: cg, pin: pin}
+	return &egressFixture{eg: eg, addr: addr, cgFD: fd, cgPath: cg, pin: pin}
 }
 
 // connect runs bash in the fixture's cgroup: it waits for a line on stdin

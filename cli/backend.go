@@ -53,6 +53,27 @@ func openBackend(c *cli.Context) (backend, error) {
 	return openStore(c)
 }
 
+// viaDaemonOrStore runs daemon when the home's daemon answers, else store
+// on the store opened here (and closed, with its error, after).
+func viaDaemonOrStore(c *cli.Context, daemon func(*apiClient) error, store func(*node.Store) error) error {
+	h, err := home(c)
+	if err != nil {
+		return err
+	}
+	if api, ok := dialAPI(c.Context, h); ok {
+		return daemon(api)
+	}
+	st, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	if err := store(st); err != nil {
+		st.Close()
+		return err
+	}
+	return st.Close()
+}
+
 // apiClient is the local API over the home's unix socket.
 type apiClient struct {
 	http *http.Client

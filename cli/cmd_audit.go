@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -36,36 +35,26 @@ func auditCommand() *cli.Command {
 			if d := c.Duration("since"); d > 0 {
 				since = time.Now().Add(-d)
 			}
-			h, err := home(c)
-			if err != nil {
-				return err
-			}
 			var out node.AuditJSON
-			if api, ok := dialAPI(c.Context, h); ok {
+			err := viaDaemonOrStore(c, func(api *apiClient) error {
 				q := url.Values{"policy": {c.String("policy")}}
 				if !since.IsZero() {
 					q.Set("since", since.UTC().Format(time.RFC3339Nano))
 				}
-				if err := api.do(c.Context, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &out); err != nil {
-					return err
-				}
-			} else {
-				st, err := openStore(c)
-				if err != nil {
-					return err
-				}
-				defer st.Close()
+				return api.do(c.Context, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &out)
+			}, func(st *node.Store) error {
+				var err error
 				if out.Events, err = st.Audit(since, c.String("policy")); err != nil {
 					return err
 				}
-				if out.Dropped, err = st.AuditDropped(); err != nil {
-					return err
-				}
+				out.Dropped, err = st.AuditDropped()
+				return err
+			})
+			if err != nil {
+				return err
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return printJSON(c.App.Writer, out)
 			}
 			w := c.App.Writer
 			if out.Dropped > 0 {
@@ -123,9 +112,7 @@ func runEnforcementStatus(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return printJSON(c.App.Writer, st)
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "opens and execs: %s (%s)\n", st.Files, st.FilesWhy)

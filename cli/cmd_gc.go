@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -24,16 +23,14 @@ func gcCommand() *cli.Command {
 			if c.NArg() != 0 {
 				return usagef("gc takes no arguments")
 			}
-			h, err := home(c)
-			if err != nil {
-				return err
-			}
 			var st node.GCStats
-			if api, ok := dialAPI(c.Context, h); ok {
-				if err := api.do(c.Context, http.MethodPost, "/v1/gc", nil, &st); err != nil {
+			err := viaDaemonOrStore(c, func(api *apiClient) error {
+				return api.do(c.Context, http.MethodPost, "/v1/gc", nil, &st)
+			}, func(store *node.Store) error {
+				h, err := home(c)
+				if err != nil {
 					return err
 				}
-			} else {
 				cfg, err := loadDaemonConfig(h)
 				if err != nil {
 					return err
@@ -42,22 +39,14 @@ func gcCommand() *cli.Command {
 				if cfg.KeepLevels != nil {
 					keep = *cfg.KeepLevels
 				}
-				store, err := openStore(c)
-				if err != nil {
-					return err
-				}
-				defer store.Close()
-				if st, err = store.GC(c.Context, node.GCOptions{KeepLevels: keep, Grace: node.DefaultProvideValidity}); err != nil {
-					return err
-				}
-				if err := store.Close(); err != nil {
-					return err
-				}
+				st, err = store.GC(c.Context, node.GCOptions{KeepLevels: keep, Grace: node.DefaultProvideValidity})
+				return err
+			})
+			if err != nil {
+				return err
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return printJSON(c.App.Writer, st)
 			}
 			fmt.Fprintf(c.App.Writer, "examined %d records: kept %d, retired %d (no longer announced), removed %d (%d bytes), restored %d\n",
 				st.Examined, st.Kept, st.Retired, st.Removed, st.BytesFreed, st.Restored)

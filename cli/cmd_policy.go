@@ -112,51 +112,31 @@ func runPolicyApply(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	h, err := home(c)
+	err = viaDaemonOrStore(c, func(api *apiClient) error {
+		var out node.PolicyJSON
+		return api.do(c.Context, http.MethodPost, "/v1/policy", node.PolicyJSON{File: file, YAML: string(data)}, &out)
+	}, func(st *node.Store) error {
+		_, err := st.PutPolicy(file, data)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	if api, ok := dialAPI(c.Context, h); ok {
-		var out node.PolicyJSON
-		if err := api.do(c.Context, http.MethodPost, "/v1/policy", node.PolicyJSON{File: file, YAML: string(data)}, &out); err != nil {
-			return err
-		}
-	} else {
-		st, err := openStore(c)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		if _, err := st.PutPolicy(file, data); err != nil {
-			return err
-		}
-		if err := st.Close(); err != nil {
-			return err
-		}
 	}
 	fmt.Fprintf(c.App.Writer, "applied policy %s (%s, %d rules, scope %s)\n", p.Metadata.Name, p.Spec.Mode, len(p.Spec.Rules), strings.Join(p.Spec.Scope.Paths, " "))
 	return nil
 }
 
 func storedPolicies(c *cli.Context) ([]node.PolicyJSON, error) {
-	h, err := home(c)
-	if err != nil {
-		return nil, err
-	}
 	var out []node.PolicyJSON
-	if api, ok := dialAPI(c.Context, h); ok {
-		err := api.do(c.Context, http.MethodGet, "/v1/policies", nil, &out)
-		return out, err
-	}
-	st, err := openStore(c)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	ps, err := st.Policies()
-	for _, p := range ps {
-		out = append(out, node.PolicyJSON{Name: p.Name, YAML: string(p.YAML), Policy: p.Policy})
-	}
+	err := viaDaemonOrStore(c, func(api *apiClient) error {
+		return api.do(c.Context, http.MethodGet, "/v1/policies", nil, &out)
+	}, func(st *node.Store) error {
+		ps, err := st.Policies()
+		for _, p := range ps {
+			out = append(out, node.PolicyJSON{Name: p.Name, YAML: string(p.YAML), Policy: p.Policy})
+		}
+		return err
+	})
 	return out, err
 }
 
@@ -172,9 +152,7 @@ func runPolicyList(c *cli.Context) error {
 		if ps == nil {
 			ps = []node.PolicyJSON{}
 		}
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ps)
+		return printJSON(c.App.Writer, ps)
 	}
 	if len(ps) == 0 {
 		fmt.Fprintln(c.App.Writer, "no policies")
@@ -195,26 +173,11 @@ func runPolicyRm(c *cli.Context) error {
 		return usagef("policy rm needs exactly one NAME")
 	}
 	name := c.Args().First()
-	h, err := home(c)
+	err := viaDaemonOrStore(c, func(api *apiClient) error {
+		return api.do(c.Context, http.MethodPost, "/v1/policy/rm?name="+url.QueryEscape(name), nil, nil)
+	}, func(st *node.Store) error { return st.DeletePolicy(name) })
 	if err != nil {
 		return err
-	}
-	if api, ok := dialAPI(c.Context, h); ok {
-		if err := api.do(c.Context, http.MethodPost, "/v1/policy/rm?name="+url.QueryEscape(name), nil, nil); err != nil {
-			return err
-		}
-	} else {
-		st, err := openStore(c)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		if err := st.DeletePolicy(name); err != nil {
-			return err
-		}
-		if err := st.Close(); err != nil {
-			return err
-		}
 	}
 	fmt.Fprintf(c.App.Writer, "removed policy %s\n", name)
 	return nil

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -229,9 +228,7 @@ func printRunJSON(w io.Writer, run *capturedRun, outs []node.Output, recordCPU t
 			doc.Summary.Gaps[i].Outputs = []string{}
 		}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return printJSON(w, doc)
 }
 
 // captureError turns a capture that cannot start into the one-line error a

@@ -127,9 +127,7 @@ func logCommand() *cli.Command {
 				list = append(list, recordToJSON(cl.Record, r))
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				return printJSON(c.App.Writer, list)
 			}
 			if len(list) == 0 {
 				fmt.Fprintf(c.App.ErrWriter, "no records for %s\n", out)

@@ -61,9 +61,7 @@ func statusCommand() *cli.Command {
 				}
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return printJSON(c.App.Writer, st)
 			}
 			w := c.App.Writer
 			if !st.Local {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -77,9 +76,7 @@ func testnetCommand() *cli.Command {
 					}
 					sts := net.Status(c.Context)
 					if c.Bool("json") {
-						enc := json.NewEncoder(c.App.Writer)
-						enc.SetIndent("", "  ")
-						return enc.Encode(sts)
+						return printJSON(c.App.Writer, sts)
 					}
 					down := 0
 					for i, s := range sts {

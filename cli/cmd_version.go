@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime/debug"
 
@@ -47,9 +46,7 @@ func versionCommand() *cli.Command {
 			}
 			v := buildVersion()
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(v)
+				return printJSON(c.App.Writer, v)
 			}
 			commit := v.Commit
 			if commit == "" {

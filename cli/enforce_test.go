@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/bpf"
+	"github.com/bonsai-lineage/bonsai/internal/loopback"
 	"golang.org/x/sys/unix"
 )
 
@@ -159,22 +159,7 @@ func bashConnect(t *testing.T, script string) bool {
 // it returns the /dev/tcp path of its address.
 func loopbackListener(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	a := ln.Addr().(*net.TCPAddr)
-	return fmt.Sprintf("/dev/tcp/127.0.0.1/%d", a.Port)
+	return fmt.Sprintf("/dev/tcp/127.0.0.1/%d", loopback.Listen(t).Port)
 }
 
 // TestDaemonEgress (root): a process that read a confidential file cannot

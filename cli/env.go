@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -64,6 +66,13 @@ var hashFlag = &cli.StringFlag{
 }
 
 var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
+
+// printJSON writes v to w as indented JSON: every command's --json.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
 
 // hasher returns how this command hashes files: here, or, when a daemon
 // runs and its enforcement refuses this process the file (EPERM), through
