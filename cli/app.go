@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,8 +13,13 @@ import (
 // Main runs the bonsai command line with args (args[0] is the program name)
 // and returns the process exit status.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	app := New(stdout, stderr)
-	return exitCode(app.RunContext(ctx, args), stderr)
+	out := &checkedWriter{w: stdout}
+	app := New(out, stderr)
+	err := app.RunContext(ctx, args)
+	if err == nil && out.err != nil {
+		err = fmt.Errorf("write standard output: %w", out.err)
+	}
+	return exitCode(ctx, err, stderr)
 }
 
 // New builds the bonsai application.
@@ -23,7 +29,7 @@ func New(stdout, stderr io.Writer) *cli.App {
 		Usage: "record, sign and verify the lineage of files",
 		Description: "bonsai records which program, run by whom, made a file from which inputs, as small\n" +
 			"signed records named by content IDs (CIDs), and verifies a file's whole ancestry.\n\n" +
-			"Exit status: 0 success or verified, 1 not verified, 2 error.",
+			exitContract,
 		Writer:                 stdout,
 		ErrWriter:              stderr,
 		HideHelpCommand:        false,
@@ -35,6 +41,7 @@ func New(stdout, stderr io.Writer) *cli.App {
 				EnvVars: []string{"BONSAI_HOME"},
 				Value:   defaultHome(),
 			},
+			lockWaitFlag,
 		},
 		Commands: []*cli.Command{
 			initCommand(), idCommand(), hashCommand(), recordCommand(),

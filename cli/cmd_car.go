@@ -26,7 +26,7 @@ func importCommand() *cli.Command {
 		Name:      "import",
 		Usage:     "add records from raw record blocks or CAR files to the store",
 		ArgsUsage: "FILE...",
-		Description: "Each FILE is a CAR (v1 or v2) of record and revocation blocks, or one raw block. Every\n" +
+		Description: "Each FILE (- for standard input; a pipe or FIFO is read as a stream) is a CAR (v1 or v2) of record and revocation blocks, or one raw block. Every\n" +
 			"record and revocation is checked (CID, strict decoding, signature) before anything is\n" +
 			"written; one bad block refuses the whole import with its reason, and the store is left as\n" +
 			"it was. Revocations imported through the daemon are published to the swarm.",
@@ -36,7 +36,7 @@ func importCommand() *cli.Command {
 			}
 			var all, allRevs []lineage.Block
 			for _, p := range c.Args().Slice() {
-				blocks, err := readBlocks(p)
+				blocks, err := readBlocks(c.Context, p)
 				if err != nil {
 					return err
 				}
@@ -81,18 +81,10 @@ func importCommand() *cli.Command {
 }
 
 // readBlocks reads a CAR file's blocks, or a file holding one raw record.
-func readBlocks(path string) ([]lineage.Block, error) {
-	f, err := os.Open(path)
+func readBlocks(ctx context.Context, path string) ([]lineage.Block, error) {
+	data, err := readInput(ctx, path, maxImportFile)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxImportFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxImportFile {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxImportFile)
 	}
 	br, carErr := carv2.NewBlockReader(bytes.NewReader(data),
 		carv2.MaxAllowedSectionSize(lineage.MaxRecordSize+128))

@@ -126,7 +126,7 @@ func runRecord(c *cli.Context) error {
 		}
 		cmd := exec.CommandContext(c.Context, path, ra.cmd[1:]...)
 		cmd.Args[0] = ra.cmd[0]
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, c.App.Writer, c.App.ErrWriter
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, childOutput(c.App.Writer), childOutput(c.App.ErrWriter)
 		if err := cmd.Run(); err != nil {
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +78,13 @@ func runRun(c *cli.Context) error {
 
 	var outs []node.Output
 	recordStart := selfCPU()
+	if c.Context.Err() != nil {
+		// Interrupted: what the run made is still recorded (incomplete),
+		// within a deadline of its own.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), SignalGrace/2)
+		defer cancel()
+		c.Context = rctx
+	}
 	if len(run.Result.Outputs) > 0 {
 		st, err := openBackend(c)
 		if err != nil {

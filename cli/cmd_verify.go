@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -28,14 +28,15 @@ func verifyCommand() *cli.Command {
 			"An input with no record anywhere is a source, not a failure, unless --full is given.\n" +
 			"A record revoked by its executor (or by a --trust-revoker) is revoked, and so fails every\n" +
 			"descendant; other revocations are shown and ignored.\n" +
-			"Exit status: 0 verified, 1 not verified, 2 error.",
+			"Exit status: 0 verified, 1 not verified, 2 error (including --timeout expiring), 130/143\n" +
+			"interrupted.",
 		Flags: []cli.Flag{
 			jsonFlag,
 			&cli.IntFlag{Name: "depth", Usage: "check at most `N` levels of inputs (0: up to 1024)"},
 			&cli.StringSliceFlag{Name: "trust", Usage: "trust only records signed by `PEERID` (repeatable); default: any valid signature, executors listed"},
 			&cli.StringSliceFlag{Name: "trust-revoker", Usage: "count revocations signed by `PEERID` besides each record's own executor's (repeatable)"},
 			&cli.BoolFlag{Name: "full", Usage: "require a record for every ancestor: a source with no record fails"},
-			&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION`", Value: time.Minute},
+			&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION` (exit 2: not a verdict)", Value: time.Minute},
 			hashFlag,
 		},
 		Action: runVerify,
@@ -106,21 +107,24 @@ func runVerify(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		out := resultJSON(res, paths)
+		out := resultJSON(res)
 		out.Swarm = swarm
-		if err := enc.Encode(out); err != nil {
+		if err := writeVerifyJSON(c.App.Writer, out, res, paths); err != nil {
 			return err
 		}
 	} else {
-		printTree(c.App.Writer, res, paths)
+		printTree(c.App.Writer, res, paths, opts.RequireFull)
 		if swarm != nil && (swarm.RoundTrips > 0 || swarm.ProviderLookups > 0) {
 			printSwarm(c.App.Writer, *swarm)
 		}
 		fmt.Fprintln(c.App.Writer, summary(res, paths, opts.RequireFull))
 	}
 	if !res.Verified {
+		if c.Context.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// Not a verdict: the check did not finish.
+			return fmt.Errorf("verify %s: timed out after %v with %s not checked (--timeout sets the limit)",
+				c.Args().First(), c.Duration("timeout"), plural(res.Counts[lineage.LimitReached], "node"))
+		}
 		return errNotVerified
 	}
 	return nil
@@ -196,8 +200,8 @@ func printSwarm(w io.Writer, s node.FetchStats) {
 
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
+	f := fileOf(w)
+	if f == nil {
 		return false
 	}
 	st, err := f.Stat()

@@ -45,10 +45,7 @@ func openStore(c *cli.Context) (*node.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(h, node.StoreDir)); err != nil {
-		return nil, fmt.Errorf("no store in %s (run 'bonsai init' or pass --home)", h)
-	}
-	return node.OpenStore(h)
+	return openStoreWait(c, h)
 }
 
 func hashCode(c *cli.Context) (uint64, error) {
@@ -138,7 +135,8 @@ func target(arg string, hash func(string) (cid.Cid, error)) (c cid.Cid, path str
 }
 
 // targetAndBackend reads a command's one FILE|CID argument and opens the
-// node's backend; the caller closes it.
+// node's backend; the caller closes it. A record CID (what 'record' and
+// 'run' print) stands for the output that record names, said on stderr.
 func targetAndBackend(c *cli.Context, command string) (cid.Cid, string, backend, error) {
 	if c.NArg() != 1 {
 		return cid.Undef, "", nil, usagef("%s needs exactly one FILE or CID", command)
@@ -155,7 +153,31 @@ func targetAndBackend(c *cli.Context, command string) (cid.Cid, string, backend,
 	if err != nil {
 		return cid.Undef, "", nil, err
 	}
+	if path == "" && out.Type() == cid.DagCBOR {
+		rc := out
+		if out, err = recordOutput(st, rc); err != nil {
+			st.Close()
+			return cid.Undef, "", nil, err
+		}
+		fmt.Fprintf(c.App.ErrWriter, "bonsai: %s is a record; %s its output %s\n", shortCID(rc), command, out)
+	}
 	return out, path, st, nil
+}
+
+// recordOutput is the output named by record rc, which must be held here.
+func recordOutput(st backend, rc cid.Cid) (cid.Cid, error) {
+	data, err := st.Get(rc)
+	if errors.Is(err, node.ErrNotFound) {
+		return cid.Undef, fmt.Errorf("%s is a record CID this node does not hold: pass the file, or its content CID ('bonsai hash FILE')", rc)
+	}
+	if err != nil {
+		return cid.Undef, err
+	}
+	r, err := lineage.DecodeBlock(rc, data)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("stored record %s: %w", rc, err)
+	}
+	return r.Output, nil
 }
 
 // onePath picks a path to show for a CID: the preferred one when given,

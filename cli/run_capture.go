@@ -55,7 +55,7 @@ func captureRun(ctx context.Context, argv []string, path string, stdout, stderr 
 
 	cmd := exec.Command(path, argv[1:]...)
 	cmd.Args[0] = argv[0]
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, childOutput(stdout), childOutput(stderr)
 	cmd.SysProcAttr = cg.procAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("run %s: %w", argv[0], err)
@@ -92,7 +92,7 @@ func captureRun(ctx context.Context, argv []string, path string, stdout, stderr 
 
 	tr := bpf.NewTracker()
 	for _, w := range streams {
-		if f, ok := w.(*os.File); ok {
+		if f := fileOf(w); f != nil {
 			var st syscall.Stat_t
 			if syscall.Fstat(int(f.Fd()), &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG {
 				tr.NotOutput(uint64(st.Dev), st.Ino)
@@ -132,6 +132,10 @@ func captureRun(ctx context.Context, argv []string, path string, stdout, stderr 
 		run.Status = ee.ExitCode()
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			run.Status = 128 + int(ws.Signal())
+			if !end.interrupted {
+				// Killed mid-way: what it wrote may be half written.
+				tr.MarkLost(fmt.Sprintf("the command was killed by %s", signalName(ws.Signal())))
+			}
 		}
 	default:
 		return nil, fmt.Errorf("run %s: %w", argv[0], end.wait)

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -12,12 +15,19 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
+// treeDepth is how many levels of the ancestry the text tree indents; a
+// deeper subtree is summed up in one line (its failures still named), so
+// the text grows with the ancestry's size, never with its depth squared.
+const treeDepth = 32
+
 // printTree writes the ancestry as an indented tree. A shared ancestor is
-// printed in full once; later mentions point back to it.
-func printTree(w io.Writer, res *lineage.Result, paths map[cid.Cid]string) {
+// printed in full once; later mentions point back to it. Below treeDepth
+// levels a subtree becomes one line counting its levels and nodes, plus a
+// line for each node that fails on its own (at most a few).
+func printTree(w io.Writer, res *lineage.Result, paths map[cid.Cid]string, requireFull bool) {
 	shown := map[cid.Cid]bool{}
-	var walk func(c cid.Cid, prefix, branch string)
-	walk = func(c cid.Cid, prefix, branch string) {
+	var walk func(c cid.Cid, prefix, branch string, level int)
+	walk = func(c cid.Cid, prefix, branch string, level int) {
 		n := res.Nodes[c]
 		if shown[c] {
 			fmt.Fprintf(w, "%s%s%s  (shown above)\n", prefix, branch, strings.TrimSpace(shortCID(c)+"  "+paths[c]))
@@ -37,15 +47,64 @@ func printTree(w io.Writer, res *lineage.Result, paths map[cid.Cid]string) {
 				fmt.Fprintf(w, "%s   · record %s %s%s\n", child, shortCID(rc.CID), rc.Verdict, recordWho(rc))
 			}
 		}
+		if level+1 >= treeDepth && len(n.Inputs) > 0 {
+			printCut(w, res, paths, n, child, shown, requireFull)
+			return
+		}
 		for i, in := range n.Inputs {
 			b := "├─ "
 			if i == len(n.Inputs)-1 {
 				b = "└─ "
 			}
-			walk(in, child, b)
+			walk(in, child, b, level+1)
 		}
 	}
-	walk(res.Root, "", "")
+	walk(res.Root, "", "", 0)
+}
+
+// maxCutFailures is how many failing nodes a cut subtree names.
+const maxCutFailures = 5
+
+// printCut sums up, in one line, the part of the ancestry below n not yet
+// shown, and names the first nodes of it that fail on their own. Nodes
+// are counted once (marked shown), iteratively: no recursion, whatever
+// the depth.
+func printCut(w io.Writer, res *lineage.Result, paths map[cid.Cid]string, n *lineage.Node, prefix string, shown map[cid.Cid]bool, requireFull bool) {
+	count, deepest := 0, n.Depth
+	var fails []*lineage.Node
+	stack := slices.Clone(n.Inputs)
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if shown[c] {
+			continue
+		}
+		shown[c] = true
+		m := res.Nodes[c]
+		count++
+		deepest = max(deepest, m.Depth)
+		if m.Verdict != lineage.Verified && !m.Verdict.Passes(requireFull) {
+			fails = append(fails, m)
+		}
+		stack = append(stack, m.Inputs...)
+	}
+	if count == 0 {
+		fmt.Fprintf(w, "%s└─ … inputs shown above\n", prefix)
+		return
+	}
+	state := "all pass"
+	if len(fails) > 0 {
+		state = plural(len(fails), "failing node")
+	}
+	fmt.Fprintf(w, "%s└─ … %s, %s below (%s)\n", prefix, plural(deepest-n.Depth, "more level"), plural(count, "node"), state)
+	slices.SortFunc(fails, func(a, b *lineage.Node) int { return a.Depth - b.Depth })
+	for i, f := range fails {
+		if i == maxCutFailures {
+			fmt.Fprintf(w, "%s   … and %d more failing\n", prefix, len(fails)-i)
+			break
+		}
+		fmt.Fprintf(w, "%s   %s  (depth %d)\n", prefix, nodeLine(f, paths[f.Output]), f.Depth)
+	}
 }
 
 func mark(n *lineage.Node) string {
@@ -146,10 +205,11 @@ type verifyJSON struct {
 	Records   int            `json:"records"`
 	Executors map[string]int `json:"executors"`
 	ElapsedMS float64        `json:"elapsed_ms"`
-	Nodes     []nodeJSON     `json:"nodes"`
 	// Swarm is the daemon's fetch work for this verification (only when
 	// a daemon ran it).
 	Swarm *node.FetchStats `json:"swarm,omitempty"`
+	// Nodes are written one at a time by writeVerifyJSON, last.
+	Nodes []nodeJSON `json:"-"`
 }
 
 func cidStrings(cs []cid.Cid) []string {
@@ -176,7 +236,9 @@ func recordToJSON(c cid.Cid, r *lineage.Record) recordJSON {
 	return j
 }
 
-func resultJSON(res *lineage.Result, paths map[cid.Cid]string) verifyJSON {
+// resultJSON is the verification's document but for its nodes, which
+// writeVerifyJSON streams.
+func resultJSON(res *lineage.Result) verifyJSON {
 	out := verifyJSON{
 		Target:    res.Root.String(),
 		Verified:  res.Verified,
@@ -184,7 +246,6 @@ func resultJSON(res *lineage.Result, paths map[cid.Cid]string) verifyJSON {
 		Records:   res.Records,
 		Executors: map[string]int{},
 		ElapsedMS: float64(res.Elapsed.Microseconds()) / 1000,
-		Nodes:     []nodeJSON{},
 	}
 	for v, k := range res.Counts {
 		out.Counts[v.String()] = k
@@ -192,21 +253,50 @@ func resultJSON(res *lineage.Result, paths map[cid.Cid]string) verifyJSON {
 	for p, k := range res.Executors {
 		out.Executors[p.String()] = k
 	}
-	for _, c := range res.Order {
-		n := res.Nodes[c]
-		nj := nodeJSON{
-			Output: c.String(), Path: paths[c], Depth: n.Depth, Verdict: n.Verdict.String(),
-			Reason: n.Reason, OK: n.OK, Inputs: cidStrings(n.Inputs), Records: []recordJSON{},
-		}
-		for _, rc := range n.Records {
-			rj := recordToJSON(rc.CID, rc.Record)
-			rj.Verdict, rj.Reason, rj.From = rc.Verdict.String(), rc.Reason, rc.From
-			nj.Records = append(nj.Records, rj)
-		}
-		out.Nodes = append(out.Nodes, nj)
-	}
-	slices.SortStableFunc(out.Nodes, func(a, b nodeJSON) int { return a.Depth - b.Depth })
 	return out
+}
+
+func nodeToJSON(n *lineage.Node, path string) nodeJSON {
+	nj := nodeJSON{
+		Output: n.Output.String(), Path: path, Depth: n.Depth, Verdict: n.Verdict.String(),
+		Reason: n.Reason, OK: n.OK, Inputs: cidStrings(n.Inputs), Records: []recordJSON{},
+	}
+	for _, rc := range n.Records {
+		rj := recordToJSON(rc.CID, rc.Record)
+		rj.Verdict, rj.Reason, rj.From = rc.Verdict.String(), rc.Reason, rc.From
+		nj.Records = append(nj.Records, rj)
+	}
+	return nj
+}
+
+// writeVerifyJSON writes head and then the nodes of res (breadth first,
+// so by depth) one at a time: the document is never whole in memory,
+// whatever the ancestry's size.
+func writeVerifyJSON(w io.Writer, head verifyJSON, res *lineage.Result, paths map[cid.Cid]string) error {
+	h, err := json.MarshalIndent(head, "", "  ")
+	if err != nil {
+		return err
+	}
+	h = bytes.TrimSuffix(h, []byte("\n}"))
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(h)
+	bw.WriteString(",\n  \"nodes\": [")
+	for i, c := range res.Order {
+		b, err := json.MarshalIndent(nodeToJSON(res.Nodes[c], paths[c]), "    ", "  ")
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	if len(res.Order) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("]\n}\n")
+	return bw.Flush()
 }
 
 func plural(n int, noun string) string {

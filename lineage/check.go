@@ -57,7 +57,7 @@ type Options struct {
 	Revocations     func(record cid.Cid) []*Revocation
 	TrustedRevokers []peer.ID
 	// RequireFull makes a leaf with no record a failure (NoRecord) instead
-	// of a Source.
+	// of a Source, and a node beyond MaxDepth (left unchecked) a failure.
 	RequireFull bool
 	// Progress, when set, is called after each level with the depth done
 	// and the nodes and records checked so far.
@@ -185,6 +185,9 @@ func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
 			for _, out := range frontier {
 				n := r.Nodes[out]
 				n.Verdict, n.Reason = DepthLimit, fmt.Sprintf("beyond depth %d: not checked", c.opts.MaxDepth)
+				if c.opts.RequireFull {
+					n.Reason += ", so the full check fails (raise the depth limit)"
+				}
 			}
 			break
 		}
@@ -352,7 +355,7 @@ func (c *checker) evaluate(target cid.Cid) {
 	var visit func(n *Node)
 	visit = func(n *Node) {
 		color[n.Output] = grey
-		ok := n.Verdict.passes(c.opts.RequireFull)
+		ok := n.Verdict.Passes(c.opts.RequireFull)
 		if n.Verdict == Verified {
 			// Verified when at least one verified record has an ancestry
 			// that passes in full.
@@ -401,7 +404,7 @@ func (r *Result) Failures(requireFull bool) []*Node {
 	var out []*Node
 	for _, c := range r.Order {
 		n := r.Nodes[c]
-		if !n.Verdict.passes(requireFull) {
+		if !n.Verdict.Passes(requireFull) {
 			out = append(out, n)
 		}
 	}

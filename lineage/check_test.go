@@ -224,6 +224,16 @@ func TestCheck(t *testing.T) {
 			verdicts: map[string]lineage.Verdict{"d": lineage.Verified, "c": lineage.Verified, "b": lineage.DepthLimit, "a": -1},
 		},
 		{
+			name: "a full check cut by the depth limit is not verified",
+			build: func(t *testing.T, m *memResolver) {
+				m.rec(t, 1, "b")
+				m.rec(t, 1, "c", "b")
+				m.rec(t, 1, "d", "c")
+			},
+			target: "d", opts: lineage.Options{MaxDepth: 1, RequireFull: true}, verified: false,
+			verdicts: map[string]lineage.Verdict{"d": lineage.Verified, "c": lineage.Verified, "b": lineage.DepthLimit},
+		},
+		{
 			name: "record budget",
 			build: func(t *testing.T, m *memResolver) {
 				m.rec(t, 1, "b", "a")
@@ -357,3 +367,4 @@ func TestCheckProgress(t *testing.T) {
 		t.Errorf("progress calls = %v, last records %d; want depths 0,1,2 and 2 records", depths, last)
 	}
 }
+

@@ -6,9 +6,9 @@ import "fmt"
 // output CID) or one record claiming it.
 type Verdict int
 
-// Verdicts, from best to worst. A node passes when it is Verified, a Source
-// (unless full ancestry is demanded) or beyond the depth the caller asked
-// for; every other verdict fails it and every descendant.
+// Verdicts, from best to worst. A node passes when it is Verified, or,
+// unless full ancestry is demanded, a Source or beyond the depth the caller
+// asked for; every other verdict fails it and every descendant.
 const (
 	Verified        Verdict = iota // a record verified and so did its whole ancestry's nodes
 	Source                         // no record anywhere: a leaf of the ancestry
@@ -62,13 +62,15 @@ func (v *Verdict) UnmarshalText(b []byte) error {
 	return fmt.Errorf("unknown verdict %q", b)
 }
 
-// passes reports whether a node with this verdict lets its descendants
-// verify.
-func (v Verdict) passes(requireFull bool) bool {
+// Passes reports whether a node with this verdict lets its descendants
+// verify. A full check (requireFull) passes only records all the way
+// down: a source with no record, or a node the depth limit left
+// unchecked, fails it.
+func (v Verdict) Passes(requireFull bool) bool {
 	switch v {
-	case Verified, DepthLimit:
+	case Verified:
 		return true
-	case Source:
+	case Source, DepthLimit:
 		return !requireFull
 	}
 	return false
