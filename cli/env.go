@@ -39,7 +39,10 @@ func loadKey(c *cli.Context) (*signer.Key, error) {
 }
 
 // openStore opens the home's store; a home that was never initialized is
-// an error rather than a silently created empty store.
+// an error rather than a silently created empty store. The store's owner
+// is the home's key, so records signed by other keys are imported, not
+// own; a key that does not load leaves the owner unset (every record put
+// is then own, as before owners existed).
 func openStore(c *cli.Context) (*node.Store, error) {
 	h, err := home(c)
 	if err != nil {
@@ -48,7 +51,14 @@ func openStore(c *cli.Context) (*node.Store, error) {
 	if _, err := os.Stat(filepath.Join(h, node.StoreDir)); err != nil {
 		return nil, fmt.Errorf("no store in %s (run 'bonsai init' or pass --home)", h)
 	}
-	return node.OpenStore(h)
+	st, err := node.OpenStore(h)
+	if err != nil {
+		return nil, err
+	}
+	if k, err := signer.Load(keyPath(h)); err == nil {
+		st.SetOwner(k.ID())
+	}
+	return st, nil
 }
 
 func hashCode(c *cli.Context) (uint64, error) {
