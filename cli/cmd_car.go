@@ -29,7 +29,9 @@ func importCommand() *cli.Command {
 		Description: "Each FILE (- for standard input; a pipe or FIFO is read as a stream) is a CAR (v1 or v2) of record and revocation blocks, or one raw block. Every\n" +
 			"record and revocation is checked (CID, strict decoding, signature) before anything is\n" +
 			"written; one bad block refuses the whole import with its reason, and the store is left as\n" +
-			"it was. Revocations imported through the daemon are published to the swarm.",
+			"it was. Records signed by another node's key are kept as imported: GC keeps them, but\n" +
+			"this node never publishes them as its own ('bonsai status' says whose they are).\n" +
+			"Revocations imported through the daemon are published to the swarm.",
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("import needs at least one FILE")

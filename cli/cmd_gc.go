@@ -12,12 +12,13 @@ func gcCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "gc",
 		Usage: "run one GC pass now and say what it kept and collected",
-		Description: "Keeps the node's own records, λ levels of ancestry below them, the replicas the node\n" +
-			"holds as one of the k peers closest to their key, and pinned ancestries. Anything else\n" +
-			"is retired: no longer announced to the swarm, and deleted by a later pass once the\n" +
-			"announcements already made have lapsed (two days; a record needed again meanwhile is\n" +
-			"restored). With a daemon running it runs there; without, on the store with the\n" +
-			"config's keep_levels, keeping every replica (no routing table to tell which).",
+		Description: "Keeps the node's own records, λ levels of ancestry below them, the records imported\n" +
+			"into it, the replicas the node holds as one of the k peers closest to their key, and\n" +
+			"pinned ancestries. Anything else is retired: no longer announced to the swarm, and\n" +
+			"deleted by a later pass once the announcements already made have lapsed (two days; a\n" +
+			"record needed again meanwhile is restored). With a daemon running it runs there;\n" +
+			"without, on the store with the config's keep_levels, keeping every replica (no routing\n" +
+			"table to tell which).",
 		Flags: []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {

@@ -40,9 +40,7 @@ func runShow(c *cli.Context) error {
 	defer st.Close()
 	data, err := st.Get(rc)
 	if errors.Is(err, node.ErrNotFound) {
-		if claims, cerr := st.Claims(rc); cerr == nil && len(claims) > 0 {
-			return fmt.Errorf("%s is an output, not a record: 'bonsai log' lists its %d record(s), e.g. %s", rc, len(claims), claims[0].Record)
-		}
+		return notHeld(st, rc, err)
 	}
 	if err != nil {
 		return err
@@ -92,6 +90,16 @@ func runShow(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "size       %d bytes\n", len(data))
 	return nil
+}
+
+// notHeld is the error of a command asked about a record the store does
+// not hold (err, wrapping node.ErrNotFound): when rc is the output of
+// records held, it says so and names one of them.
+func notHeld(st backend, rc cid.Cid, err error) error {
+	if claims, cerr := st.Claims(rc); cerr == nil && len(claims) > 0 {
+		return fmt.Errorf("%s is an output, not a record: 'bonsai log' lists its %d record(s), e.g. %s", rc, len(claims), claims[0].Record)
+	}
+	return err
 }
 
 func pathSuffix(st backend, c cid.Cid) string {

@@ -26,7 +26,7 @@ func daemonAPI(c *cli.Context) (*apiClient, error) {
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
-		Usage:     "where a record stands: local, published, replicated to N peers (or, with --enforcement, what enforces)",
+		Usage:     "where a record stands (local, published, replicated to N peers) and whose it is (or, with --enforcement, what enforces)",
 		ArgsUsage: "RECORD_CID | --enforcement",
 		Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "enforcement",
 			Usage: "say which enforcement backends are active and why (asks the running daemon)"}},
@@ -41,41 +41,31 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("%s: not a CID: %w", c.Args().First(), err)
 			}
-			var st node.APIStatus
-			h, err := home(c)
+			b, err := openBackend(c)
 			if err != nil {
 				return err
 			}
-			if api, ok := dialAPI(c.Context, h); ok {
-				if err := api.do(c.Context, http.MethodGet, cidPath("/v1/status", rc), nil, &st); err != nil {
-					return err
-				}
-			} else {
-				s, err := openStore(c)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
-				if st, err = node.LocalStatus(s, rc); err != nil {
-					return err
-				}
+			defer b.Close()
+			var st node.APIStatus
+			switch b := b.(type) {
+			case *apiClient:
+				err = b.do(c.Context, http.MethodGet, cidPath("/v1/status", rc), nil, &st)
+			case *node.Store:
+				st, err = node.LocalStatus(b, rc)
+			default:
+				err = fmt.Errorf("status: unexpected backend %T", b)
+			}
+			if err != nil {
+				return err
+			}
+			if !st.Local {
+				return notHeld(b, rc, fmt.Errorf("%s: %w", rc, node.ErrNotFound))
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, st)
 			}
 			w := c.App.Writer
-			if !st.Local {
-				fmt.Fprintf(w, "%s: not in the local store\n", rc)
-				return errNotVerified
-			}
-			state := "local"
-			switch {
-			case st.Replicas > 0:
-				state = fmt.Sprintf("replicated to %d peers", st.Replicas)
-			case st.Outbox == "published":
-				state = "published"
-			}
-			fmt.Fprintf(w, "%s  %s (%s record)\n", rc, state, st.Origin)
+			fmt.Fprintf(w, "%s  %s (%s)\n", rc, statusState(st), statusWhose(st))
 			if st.Outbox != "" {
 				fmt.Fprintf(w, "outbox   %s, %d attempts", st.Outbox, st.Attempts)
 				if st.LastError != "" {
@@ -89,6 +79,44 @@ func statusCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// statusState says how far a held record has gone: an own record is
+// local until the outbox has published it, then published, then
+// replicated; anyone else's record is held here, and maybe replicated.
+func statusState(st node.APIStatus) string {
+	if st.Origin != "own" {
+		if st.Replicas > 0 {
+			return fmt.Sprintf("held, also by %d peers", st.Replicas)
+		}
+		return "held"
+	}
+	switch {
+	case st.Replicas > 0:
+		return fmt.Sprintf("replicated to %d peers", st.Replicas)
+	case st.Outbox == "published":
+		return "published"
+	}
+	return "local"
+}
+
+// statusWhose says whose a held record is and why this node holds it.
+func statusWhose(st node.APIStatus) string {
+	signer := st.Executor
+	if signer == "" {
+		signer = "an unknown key"
+	}
+	switch st.Origin {
+	case "own":
+		return "own record"
+	case "imported":
+		return "imported record, signed by " + signer + ", not this node: not published by this node"
+	case "cached":
+		return "cached copy of a record signed by " + signer
+	case "replica":
+		return "replica of a record signed by " + signer + ", held for the swarm"
+	}
+	return st.Origin + " record, signed by " + signer
 }
 
 func pinCommands() []*cli.Command {

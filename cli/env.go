@@ -39,13 +39,23 @@ func loadKey(c *cli.Context) (*signer.Key, error) {
 }
 
 // openStore opens the home's store; a home that was never initialized is
-// an error rather than a silently created empty store.
+// an error rather than a silently created empty store. The store's owner
+// is the home's key, so records signed by other keys are imported, not
+// own; a key that does not load leaves the owner unset (every record put
+// is then own, as before owners existed).
 func openStore(c *cli.Context) (*node.Store, error) {
 	h, err := home(c)
 	if err != nil {
 		return nil, err
 	}
-	return openStoreWait(c, h)
+	st, err := openStoreWait(c, h)
+	if err != nil {
+		return nil, err
+	}
+	if k, err := signer.Load(keyPath(h)); err == nil {
+		st.SetOwner(k.ID())
+	}
+	return st, nil
 }
 
 func hashCode(c *cli.Context) (uint64, error) {

@@ -49,11 +49,18 @@ type APIClaim struct {
 	Data   []byte `json:"data"`
 }
 
-// APIStatus is GET /v1/status?cid=.
+// APIStatus is GET /v1/status?cid=: where a record stands on this node.
 type APIStatus struct {
-	Record    string   `json:"record"`
-	Local     bool     `json:"local"`
-	Origin    string   `json:"origin,omitempty"`
+	Record string `json:"record"`
+	Local  bool   `json:"local"`
+	// Origin is why the node holds the record: own (signed by its key),
+	// imported (another key's, added by its user), cached (fetched from a
+	// peer) or replica (stored on it through the DHT).
+	Origin string `json:"origin,omitempty"`
+	// Executor is the peer ID that signed the record; Own says it is
+	// this node's (the only records its outbox publishes).
+	Executor  string   `json:"executor,omitempty"`
+	Own       bool     `json:"own"`
 	Outbox    string   `json:"outbox,omitempty"`
 	Attempts  int      `json:"attempts,omitempty"`
 	LastError string   `json:"last_error,omitempty"`

@@ -1,8 +1,9 @@
 package node
 
 // Bonsai pruning: a node keeps its own records plus λ levels of their
-// ancestry, the records it holds as one of the k peers closest to their
-// DHT key, and pinned ancestries; every other record is dropped, and
+// ancestry, the records its user imported, the records it holds as one of
+// the k peers closest to their DHT key, and pinned ancestries; every other
+// record is dropped, and
 // fetched from the swarm again when a verification needs it. Dropping is
 // in two steps so that no provider record outlives the block it announces:
 // GC first retires a record (it is no longer announced), and deletes it
@@ -64,6 +65,12 @@ var gcBatchRecords = 4096
 //   - every own record (OriginOwn, or stored before origins were recorded);
 //   - the records within KeepLevels levels of ancestry of the own records
 //     (level 1: the records claiming an own record's inputs);
+//   - every imported record (OriginImported): the user added it on
+//     purpose, like an own record, though another key signed it. Only
+//     the records imported are kept, not λ levels below them: an import
+//     carries the ancestry it means to keep (bonsai export writes all of
+//     it), and what it lacks is fetched, cached, when a verification
+//     needs it;
 //   - every replica for which Closest holds;
 //   - every record in the stored ancestry of a pinned output (or of one
 //     being pinned).
@@ -71,9 +78,9 @@ var gcBatchRecords = 4096
 // Every other record is retired (metadata marked, no longer announced by
 // the reprovide), or deleted with its output index entry and metadata
 // once it has been retired for Grace. Writers wait while GC runs, so no
-// record becomes own, and no pin starts caching, between the choice and
-// the deletion. If ctx ends during the deletion, the stats count what was
-// deleted so far.
+// record becomes own or imported, and no pin starts caching, between the
+// choice and the deletion. If ctx ends during the deletion, the stats
+// count what was deleted so far.
 func (s *Store) GC(ctx context.Context, o GCOptions) (GCStats, error) {
 	var st GCStats
 	if o.KeepLevels < 0 {
@@ -125,6 +132,9 @@ func (s *Store) GC(ctx context.Context, o GCOptions) (GCStats, error) {
 		case origin == OriginOwn:
 			keep[rc] = true
 			ownInputs = append(ownInputs, rec.Inputs...)
+			return true, nil
+		case origin == OriginImported:
+			keep[rc] = true
 			return true, nil
 		case origin == OriginReplica && (o.Closest == nil || o.Closest(rc)):
 			keep[rc] = true

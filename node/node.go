@@ -233,6 +233,9 @@ func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Records signed by this key are the node's own; any other it is
+	// given is imported, never published as its own.
+	st.SetOwner(key.ID())
 	n := &Node{Home: home, Store: st, Key: key, cfg: cfg, log: cfg.logger, provideQ: make(chan cid.Cid, 4096),
 		acquireWake: make(chan struct{}, 1)}
 	dstore, err := st.dhtDatastore()

@@ -5,6 +5,12 @@ package node
 // a record is never stored without being queued, and it survives restarts:
 // an entry is pending until a publish succeeds.
 //
+// Only records signed by the node's key are queued (see Store.Put). A store
+// written before imports were told apart may hold entries for records
+// signed by other keys: the outbox drops such an entry when it falls due,
+// marks its record imported instead of publishing it, and then sweeps the
+// whole outbox once for the rest.
+//
 // An entry lives under x + record CID. Its value is a CBOR map with small
 // integer keys, zero fields left out:
 //
@@ -477,6 +483,9 @@ type Outbox struct {
 
 	notify  chan struct{}
 	running atomic.Bool
+	// swept: this Run has swept the outbox of records signed by other
+	// keys (only Run's goroutine reads and writes it).
+	swept bool
 }
 
 // OutboxOption configures an Outbox.
@@ -618,6 +627,12 @@ func (o *Outbox) round(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	if len(due) > 0 {
+		if due, err = o.dropForeign(due); err != nil {
+			return 0, err
+		}
+		if len(due) == 0 {
+			return 0, nil // all dropped: more may be due
+		}
 		return 0, o.publishBatch(ctx, due)
 	}
 	wake, ok, err := o.st.NextOutboxWake()
@@ -630,6 +645,111 @@ func (o *Outbox) round(ctx context.Context) (time.Duration, error) {
 	// An entry that fell due since DueOutbox looked makes this 1ns:
 	// the next round takes it.
 	return max(wake.Sub(o.now()), time.Nanosecond), nil
+}
+
+// dropForeign returns the entries of due whose records are the node's own.
+// The others (records signed by another key, queued by an older store)
+// are dropped and their records marked imported; the first time this Run
+// meets one, it sweeps the whole outbox for the rest.
+func (o *Outbox) dropForeign(due []OutboxEntry) ([]OutboxEntry, error) {
+	cs := make([]cid.Cid, len(due))
+	for i, e := range due {
+		cs[i] = e.Record
+	}
+	foreign, err := o.st.disownForeign(cs)
+	if err != nil {
+		return nil, err
+	}
+	if len(foreign) == 0 {
+		return due, nil
+	}
+	n := len(foreign)
+	if !o.swept {
+		o.swept = true
+		more, err := o.st.sweepForeign()
+		if err != nil {
+			return nil, err
+		}
+		n += more
+	}
+	o.log.Info("outbox: dropped records signed by other keys: imported, not this node's to publish", "records", n)
+	return slices.DeleteFunc(due, func(e OutboxEntry) bool { return foreign[e.Record] }), nil
+}
+
+// disownForeign finds, among the records cs (outbox entries), those signed
+// by another key than the owner's, and makes each imported: its outbox and
+// acquire entries deleted and its origin set, in one synced batch. It
+// returns them. Without an owner, or for a record missing or that does not
+// decode (the publish reports it), nothing changes.
+func (s *Store) disownForeign(cs []cid.Cid) (map[cid.Cid]bool, error) {
+	if _, ok := s.Owner(); !ok {
+		return nil, nil
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	foreign := map[cid.Cid]bool{}
+	now := time.Now().Unix()
+	for _, c := range cs {
+		data, err := s.Get(c)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		r, err := lineage.Decode(data)
+		if err != nil || s.signedByOwner(r) {
+			continue
+		}
+		if o, ok, err := s.OriginOf(c); err != nil {
+			return nil, err
+		} else if !ok || o == OriginOwn {
+			if err := b.Set(key(prefixMeta, c.Bytes()), metaValue(OriginImported, now), nil); err != nil {
+				return nil, err
+			}
+		}
+		if err := b.Delete(outboxKey(c), nil); err != nil {
+			return nil, err
+		}
+		if err := b.Delete(key(prefixAcq, c.Bytes()), nil); err != nil {
+			return nil, err
+		}
+		foreign[c] = true
+	}
+	if len(foreign) == 0 {
+		return nil, nil
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("write outbox: %w", err)
+	}
+	return foreign, nil
+}
+
+// sweepForeignBatch is how many outbox entries one batch of sweepForeign
+// checks.
+const sweepForeignBatch = 4096
+
+// sweepForeign runs disownForeign over the whole outbox, pending and
+// published entries alike, and returns how many records it made imported.
+func (s *Store) sweepForeign() (int, error) {
+	var cs []cid.Cid
+	if err := s.scanOutboxRaw(func(c cid.Cid, _ []byte) error {
+		cs = append(cs, c)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	n := 0
+	for chunk := range slices.Chunk(cs, sweepForeignBatch) {
+		foreign, err := s.disownForeign(chunk)
+		if err != nil {
+			return n, err
+		}
+		n += len(foreign)
+	}
+	return n, nil
 }
 
 // sleep waits for d (< 0: forever), wake (nil: never) or ctx.

@@ -2,9 +2,12 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/dht"
+	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/ipfs/go-cid"
 )
 
@@ -36,22 +39,41 @@ func (n *Node) Status(ctx context.Context, c cid.Cid) (APIStatus, error) {
 	return st, nil
 }
 
-// LocalStatus is the part of Status the store alone can tell.
+// LocalStatus is the part of Status the store alone can tell: whether the
+// store holds record c, why (its origin), who signed it (its executor),
+// whether it is the node's own, and its outbox entry if it has one. A
+// record signed by another key is never reported own, even one an older
+// store took as own (its outbox drops it when it falls due).
 func LocalStatus(s *Store, c cid.Cid) (APIStatus, error) {
 	st := APIStatus{Record: c.String()}
+	data, err := s.Get(c)
+	if errors.Is(err, ErrNotFound) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
 	origin, ok, err := s.OriginOf(c)
 	if err != nil {
 		return st, err
 	}
 	if !ok {
-		has, err := s.Has(c)
-		if err != nil || !has {
-			return st, err
-		}
-		origin = OriginOwn
+		origin = OriginOwn // stored before origins were recorded
 	}
 	st.Local = true
-	st.Origin = map[Origin]string{OriginOwn: "own", OriginCached: "cached", OriginReplica: "replica"}[origin]
+	rec, err := lineage.Decode(data)
+	if err != nil {
+		return st, fmt.Errorf("stored record %s: %w", c, err)
+	}
+	st.Executor = rec.Executor.Peer.String()
+	if origin == OriginOwn && !s.signedByOwner(rec) {
+		origin = OriginImported
+	}
+	st.Own = origin == OriginOwn
+	st.Origin = originNames[origin]
+	if st.Origin == "" {
+		st.Origin = fmt.Sprintf("unknown (%q)", byte(origin))
+	}
 	e, ok, err := s.OutboxEntry(c)
 	if err != nil {
 		return st, err
@@ -62,4 +84,13 @@ func LocalStatus(s *Store, c cid.Cid) (APIStatus, error) {
 		st.LastError = e.LastError
 	}
 	return st, nil
+}
+
+// originNames are the origins as the local API and `bonsai status` name
+// them.
+var originNames = map[Origin]string{
+	OriginOwn:      "own",
+	OriginImported: "imported",
+	OriginCached:   "cached",
+	OriginReplica:  "replica",
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // ErrNotFound means the store holds no record under the CID asked for.
@@ -44,6 +45,30 @@ type Store struct {
 	auditMu    sync.Mutex
 	auditCount int
 	auditSeq   uint64
+	// owner is the peer ID of the node's key (nil: unknown, every record
+	// Put is taken as own).
+	owner atomic.Pointer[peer.ID]
+}
+
+// SetOwner tells the store whose node it is: Put then takes only the
+// records signed by id (their executor) as own, and any other record it is
+// given as imported. Until it is called every record Put is own, as in
+// stores opened without a key (tests, tools).
+func (s *Store) SetOwner(id peer.ID) { s.owner.Store(&id) }
+
+// Owner is the peer ID set by SetOwner (ok=false: none was).
+func (s *Store) Owner() (id peer.ID, ok bool) {
+	if p := s.owner.Load(); p != nil {
+		return *p, true
+	}
+	return "", false
+}
+
+// signedByOwner reports whether r is the node's own record: signed by the
+// owner's key, or any record when the owner is unknown.
+func (s *Store) signedByOwner(r *lineage.Record) bool {
+	owner, ok := s.Owner()
+	return !ok || r.Executor.Peer == owner
 }
 
 // Generation changes whenever records or policies are written; verdicts
@@ -112,9 +137,14 @@ func (s *Store) Dir() string { return s.dir }
 type Origin byte
 
 const (
-	// OriginOwn: signed on this node (or imported by its user); published
-	// by the outbox and never collected.
+	// OriginOwn: signed on this node's key; published by the outbox and
+	// never collected.
 	OriginOwn Origin = 'o'
+	// OriginImported: signed by another key and added by this node's user
+	// (bonsai import, or a record of another node put through the local
+	// API): never collected, but never published as this node's own
+	// either (no outbox entry, no acquisition of its ancestry).
+	OriginImported Origin = 'i'
 	// OriginCached: fetched from a peer (a verification, a pin, the λ
 	// levels below own records); collected by GC when nothing keeps it.
 	OriginCached Origin = 'c'
@@ -127,8 +157,12 @@ const (
 // of them pass, writes them with their output index and the given path
 // entries in one synced batch: when Put returns nil the records survive a
 // crash; when it fails nothing was written. Blocks already stored are
-// skipped. New records are the node's own: they enter the outbox in the
-// same batch. It returns how many records were new.
+// skipped. New records signed by the owner's key (see SetOwner) are the
+// node's own: they enter the outbox and the acquire queue in the same
+// batch. Records signed by another key are imported: kept, never
+// published by this node. A cached or replica copy already held is
+// promoted to own or imported in the same way; an own record is never
+// downgraded. It returns how many records were new.
 func (s *Store) Put(blocks []lineage.Block, paths map[string]cid.Cid) (int, error) {
 	return s.put(blocks, paths, OriginOwn)
 }
@@ -169,43 +203,22 @@ func (s *Store) putOpened(blocks []lineage.Block, recs []*lineage.Record, paths 
 		if err != nil {
 			return 0, err
 		}
+		o := origin
+		if o == OriginOwn && !s.signedByOwner(recs[i]) {
+			o = OriginImported
+		}
 		if has {
-			if origin == OriginOwn {
-				// Claiming a cached record as our own (import of an
-				// ancestry, say) keeps it from GC and publishes it.
-				if o, _, err := s.OriginOf(blk.CID); err != nil {
-					return 0, err
-				} else if o == OriginCached {
-					if err := b.Set(key(prefixMeta, blk.CID.Bytes()), metaValue(OriginOwn, now), nil); err != nil {
-						return 0, err
-					}
-					if err := b.Set(key(prefixOutbox, blk.CID.Bytes()), newOutboxEntry(), nil); err != nil {
-						return 0, err
-					}
-					if err := queueAcquire(b, blk.CID, recs[i]); err != nil {
-						return 0, err
-					}
-				}
-			} else if origin == OriginReplica {
-				if o, _, err := s.OriginOf(blk.CID); err != nil {
-					return 0, err
-				} else if o == OriginCached {
-					if err := b.Set(key(prefixMeta, blk.CID.Bytes()), metaValue(OriginReplica, now), nil); err != nil {
-						return 0, err
-					}
-				}
+			if err := s.promote(b, blk.CID, recs[i], o, now); err != nil {
+				return 0, err
 			}
 			continue
 		}
 		added++
-		if err := b.Set(key(prefixMeta, blk.CID.Bytes()), metaValue(origin, now), nil); err != nil {
+		if err := b.Set(key(prefixMeta, blk.CID.Bytes()), metaValue(o, now), nil); err != nil {
 			return 0, err
 		}
-		if origin == OriginOwn {
-			if err := b.Set(key(prefixOutbox, blk.CID.Bytes()), newOutboxEntry(), nil); err != nil {
-				return 0, err
-			}
-			if err := queueAcquire(b, blk.CID, recs[i]); err != nil {
+		if o == OriginOwn {
+			if err := queueOwn(b, blk.CID, recs[i]); err != nil {
 				return 0, err
 			}
 		}
@@ -230,6 +243,39 @@ func (s *Store) putOpened(blocks []lineage.Block, recs []*lineage.Record, paths 
 		s.bump()
 	}
 	return added, nil
+}
+
+// promote raises the origin of a record already held to o, as a Put with
+// origin o found it: a cached copy becomes own (published, its ancestry
+// acquired) or imported, and a replica too (it is kept either way); a
+// cached copy stored through the DHT becomes a replica. Own and imported
+// records stay as they are.
+func (s *Store) promote(b *pebble.Batch, c cid.Cid, r *lineage.Record, o Origin, now int64) error {
+	held, _, err := s.OriginOf(c)
+	if err != nil {
+		return err
+	}
+	switch {
+	case held == OriginCached && o != OriginCached,
+		held == OriginReplica && (o == OriginOwn || o == OriginImported):
+	default:
+		return nil
+	}
+	if err := b.Set(key(prefixMeta, c.Bytes()), metaValue(o, now), nil); err != nil {
+		return err
+	}
+	if o == OriginOwn {
+		return queueOwn(b, c, r)
+	}
+	return nil
+}
+
+// queueOwn puts an own record into the outbox and the acquire queue.
+func queueOwn(b *pebble.Batch, c cid.Cid, r *lineage.Record) error {
+	if err := b.Set(key(prefixOutbox, c.Bytes()), newOutboxEntry(), nil); err != nil {
+		return err
+	}
+	return queueAcquire(b, c, r)
 }
 
 // SetPaths records which content each path holds now, synced.
