@@ -1,15 +1,25 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/bpf"
@@ -18,6 +28,8 @@ import (
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/gologshim"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/urfave/cli/v2"
 )
 
@@ -46,9 +58,13 @@ func daemonCommand() *cli.Command {
 		Description: "Joins the lineage swarm (libp2p, Kademlia DHT under /bonsai), publishes the node's records\n" +
 			"through a durable outbox, serves records to peers, and serves the local API on\n" +
 			"HOME/api.sock (owner-only), through which every other command then works.\n" +
-			"Settings can also come from HOME/config.json (keys: listen, bootstrap, swarm_key, allow,\n" +
-			"keep_levels, gc_interval, replication, log_level, enforce, audit_max); flags win. Stops\n" +
-			"cleanly on SIGINT or SIGTERM.\n\n" +
+			"Settings can also come from HOME/config.json, a JSON object with the keys listen, bootstrap,\n" +
+			"swarm_key, allow, keep_levels, gc_interval (a duration: \"10m\"), replication, watch,\n" +
+			"log_level, enforce and audit_max, named like the flags; flags win. Any other key, or\n" +
+			"anything after the object, is an error. Listen and metrics addresses are checked at\n" +
+			"start: one that cannot be served is an error (exit status 2), not a log line. Once up,\n" +
+			"the daemon says on stderr where it listens and whether the swarm is open to anyone.\n" +
+			"SIGINT or SIGTERM stops it cleanly (exit status 0).\n\n" +
 			"Enforcement (on by default; as root): the policies applied with 'bonsai policy apply' are\n" +
 			"enforced with fanotify permission events on the filesystems of their scopes: an open or exec\n" +
 			"a policy in enforce mode denies fails with EPERM, and every decision on a file in scope\n" +
@@ -84,29 +100,263 @@ func daemonCommand() *cli.Command {
 	}
 }
 
+// loadDaemonConfig reads HOME/config.json, if there is one, strictly: a
+// key it does not know (a typo such as "replicaton"), a value of the wrong
+// type or anything after the JSON object is an error naming the file.
 func loadDaemonConfig(h string) (daemonConfig, error) {
 	var cfg daemonConfig
-	data, err := os.ReadFile(filepath.Join(h, ConfigFile))
+	path := filepath.Join(h, ConfigFile)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, nil
 	}
 	if err != nil {
 		return cfg, err
 	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return cfg, fmt.Errorf("%s: %w", filepath.Join(h, ConfigFile), err)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return daemonConfig{}, fmt.Errorf("%s: %w", path, configError(data, err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return daemonConfig{}, fmt.Errorf("%s: %w", path, errTrailingData)
 	}
 	return cfg, nil
 }
 
+// errTrailingData is a config file with more than one JSON value.
+var errTrailingData = errors.New("trailing data after the JSON object")
+
+// configKeys are the keys config.json may hold, in the order of
+// daemonConfig's fields.
+func configKeys() []string {
+	t := reflect.TypeFor[daemonConfig]()
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		keys = append(keys, name)
+	}
+	return keys
+}
+
+// configError says in terms of the file what is wrong with config.json:
+// which key is unknown or of the wrong type, or on which line the JSON
+// breaks. It wraps err.
+func configError(data []byte, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return &terseError{"empty: want a JSON object, such as {}", err}
+	case errors.As(err, &syn):
+		line := 1 + bytes.Count(data[:min(int(syn.Offset), len(data))], []byte("\n"))
+		return fmt.Errorf("line %d: %w", line, err)
+	case errors.As(err, &typ) && typ.Field != "":
+		return &terseError{fmt.Sprintf("key %q: want %s, not a JSON %s", typ.Field, typ.Type, typ.Value), err}
+	case errors.As(err, &typ):
+		return &terseError{fmt.Sprintf("want a JSON object of settings, not a JSON %s", typ.Value), err}
+	}
+	// encoding/json has no type for this one; its text is stable.
+	if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return &terseError{fmt.Sprintf("unknown key %s (known keys: %s)", key, strings.Join(configKeys(), ", ")), err}
+	}
+	return err
+}
+
+// terseError is an error whose text says in one short line what matters
+// to whoever reads it, and that wraps the more detailed cause.
+type terseError struct {
+	msg string
+	err error
+}
+
+func (e *terseError) Error() string { return e.msg }
+func (e *terseError) Unwrap() error { return e.err }
+
+// listenTimeout bounds the check of one listen address (a DNS name is
+// resolved) and of the metrics address.
+const listenTimeout = 10 * time.Second
+
+// addrError is an address the daemon cannot serve: what it was for
+// ("listen", "metrics"), the address as given and a short reason, all on
+// one line; it wraps the cause.
+type addrError struct {
+	what, addr, reason string
+	err                error
+}
+
+func (e *addrError) Error() string { return e.what + " " + e.addr + ": " + e.reason }
+func (e *addrError) Unwrap() error { return e.err }
+
+// netReason is the short reason of a failed listen: the system's error
+// ("address already in use"), or the name lookup that failed, without the
+// operation and address net repeats (the caller names the address).
+func netReason(err error) string {
+	var dnsErr *net.DNSError
+	var addrErr *net.AddrError
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("lookup %s: %s", dnsErr.Name, dnsErr.Err)
+	case errors.As(err, &addrErr):
+		return addrErr.Err
+	case errors.As(err, &errno):
+		return errno.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("no answer within %v", listenTimeout)
+	}
+	return err.Error()
+}
+
+// checkListen checks one listen address before the swarm starts: that it
+// is a multiaddr of a transport the swarm runs (TCP, or QUIC v1 over UDP,
+// on an IP address or a DNS name) and that its socket can be bound right
+// now. The socket is closed again at once and the swarm binds its own; a
+// bad address thus fails the start with its reason, where go-libp2p would
+// only log it and run without it (unless none at all works).
+func checkListen(ctx context.Context, s string) error {
+	fail := func(reason string, err error) error {
+		return &addrError{what: "listen", addr: s, reason: reason, err: err}
+	}
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return fail("not a multiaddr: "+strings.TrimPrefix(err.Error(), fmt.Sprintf("failed to parse multiaddr %q: ", s)), err)
+	}
+	var udp bool
+	switch ps := a.Protocols(); {
+	case len(ps) == 2 && ps[1].Code == ma.P_TCP:
+	case len(ps) == 3 && ps[1].Code == ma.P_UDP && ps[2].Code == ma.P_QUIC_V1:
+		udp = true
+	default:
+		return fail(unsupportedTransport, errUnsupportedListen)
+	}
+	network := "tcp"
+	if udp {
+		network = "udp"
+	}
+	switch a[0].Code() {
+	case ma.P_IP4, ma.P_DNS4:
+		network += "4"
+	case ma.P_IP6, ma.P_DNS6:
+		network += "6"
+	default:
+		return fail(unsupportedTransport, errUnsupportedListen)
+	}
+	hostPort := net.JoinHostPort(a[0].Value(), a[1].Value())
+	ctx, cancel := context.WithTimeout(ctx, listenTimeout)
+	defer cancel()
+	var lc net.ListenConfig
+	var c io.Closer
+	if udp {
+		c, err = lc.ListenPacket(ctx, network, hostPort)
+	} else {
+		c, err = lc.Listen(ctx, network, hostPort)
+	}
+	if err != nil {
+		return fail(netReason(err), err)
+	}
+	return c.Close()
+}
+
+// unsupportedTransport is the reason given for a listen address the swarm
+// has no transport for.
+const unsupportedTransport = "unsupported transport (want /ip4|ip6|dns4|dns6/HOST, then /tcp/PORT or /udp/PORT/quic-v1)"
+
+// errUnsupportedListen is a listen multiaddr of a transport the swarm
+// does not run.
+var errUnsupportedListen = errors.New("unsupported listen transport")
+
+// frameworkLogTarget is the handler of the running daemon's log, to which
+// frameworkLog sends go-libp2p's own logs (nil: dropped).
+var frameworkLogTarget atomic.Pointer[slog.Handler]
+
+// quietFramework routes go-libp2p's own logs (package gologshim, which
+// writes to stderr unless told otherwise) into the daemon's log, errors
+// only, and drops fx's events altogether: when a transport fails to start,
+// fx logs three multi-field error lines about its start hooks, all saying
+// what the error New returns says. Left alone when GOLOG_LOG_LEVEL is set:
+// whoever sets it wants go-libp2p's logs as go-libp2p writes them. It must
+// run before the first go-libp2p log (each logger settles on its handler
+// then), so before the swarm starts.
+func quietFramework(h slog.Handler) {
+	frameworkLogTarget.Store(&h)
+	frameworkOnce.Do(func() {
+		if os.Getenv("GOLOG_LOG_LEVEL") == "" {
+			gologshim.SetDefaultHandler(frameworkLog{})
+		}
+	})
+}
+
+var frameworkOnce sync.Once
+
+// frameworkLog is the slog handler go-libp2p's loggers write through when
+// quietFramework set it: records at error level go to the handler in
+// frameworkLogTarget, those of the fx subsystem nowhere.
+type frameworkLog struct {
+	attrs []slog.Attr
+	fx    bool
+}
+
+func (f frameworkLog) Enabled(ctx context.Context, lv slog.Level) bool {
+	t := frameworkLogTarget.Load()
+	return !f.fx && lv >= slog.LevelError && t != nil && (*t).Enabled(ctx, lv)
+}
+
+func (f frameworkLog) Handle(ctx context.Context, r slog.Record) error {
+	t := frameworkLogTarget.Load()
+	if f.fx || t == nil {
+		return nil
+	}
+	r = r.Clone()
+	r.AddAttrs(f.attrs...)
+	return (*t).Handle(ctx, r)
+}
+
+func (f frameworkLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	for _, a := range attrs {
+		if a.Key == "system" && a.Value.String() == "fx" {
+			f.fx = true
+		}
+	}
+	f.attrs = append(slices.Clip(f.attrs), attrs...)
+	return f
+}
+
+// WithGroup flattens: go-libp2p's loggers use no groups.
+func (f frameworkLog) WithGroup(string) slog.Handler { return f }
+
+// swarmState says in a few words who may use the swarm the daemon joins.
+func swarmState(private bool, allowed int) string {
+	var s []string
+	if private {
+		s = append(s, "private (pre-shared key)")
+	}
+	if allowed > 0 {
+		peers := "peers"
+		if allowed == 1 {
+			peers = "peer"
+		}
+		s = append(s, fmt.Sprintf("admits only %d %s (--allow)", allowed, peers))
+	}
+	if len(s) == 0 {
+		return "swarm OPEN: any peer may connect and fetch (use --allow PEERID or --swarm-key FILE to restrict)"
+	}
+	return "swarm " + strings.Join(s, ", ")
+}
+
+// runDaemon runs the node until its context ends (SIGINT or SIGTERM):
+// that is its normal stop, and it then returns nil. Every start-up error
+// (settings, config.json, listen or metrics address) is one line and
+// comes before the daemon says where it listens.
 func runDaemon(c *cli.Context) error {
+	ctx := c.Context
 	h, err := home(c)
 	if err != nil {
 		return err
 	}
 	cfg, err := loadDaemonConfig(h)
 	if err != nil {
-		return err
+		return fmt.Errorf("daemon: %w", err)
 	}
 	pick := func(flag string, file []string) []string {
 		if c.IsSet(flag) {
@@ -124,9 +374,7 @@ func runDaemon(c *cli.Context) error {
 	}
 	logger := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: lv}))
 	opts := []node.Option{node.WithLogger(logger)}
-	if l := pick("listen", cfg.Listen); len(l) > 0 {
-		opts = append(opts, node.WithListen(l...))
-	}
+	listen := pick("listen", cfg.Listen)
 	if b := pick("bootstrap", cfg.Bootstrap); len(b) > 0 {
 		infos, err := dht.ParseAddrs(b)
 		if err != nil {
@@ -144,13 +392,18 @@ func runDaemon(c *cli.Context) error {
 			return err
 		}
 		opts = append(opts, node.WithSwarmKey(psk))
-		if !c.IsSet("listen") && len(cfg.Listen) == 0 {
-			opts = append(opts, node.WithListen(fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", dht.DefaultPort)))
+		if len(listen) == 0 {
+			listen = []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", dht.DefaultPort)}
 		}
 	}
-	if a := pick("allow", cfg.Allow); len(a) > 0 {
+	if len(listen) == 0 {
+		listen = dht.DefaultListen
+	}
+	opts = append(opts, node.WithListen(listen...))
+	allow := pick("allow", cfg.Allow)
+	if len(allow) > 0 {
 		var ids []peer.ID
-		for _, s := range a {
+		for _, s := range allow {
 			id, err := peer.Decode(s)
 			if err != nil {
 				return usagef("--allow %s: %v", s, err)
@@ -167,7 +420,7 @@ func runDaemon(c *cli.Context) error {
 	every := c.Duration("gc-interval")
 	if !c.IsSet("gc-interval") && cfg.GCInterval != "" {
 		if every, err = time.ParseDuration(cfg.GCInterval); err != nil {
-			return fmt.Errorf("%s: gc_interval %q: %w", filepath.Join(h, ConfigFile), cfg.GCInterval, err)
+			return fmt.Errorf("daemon: %s: gc_interval %q: %w", filepath.Join(h, ConfigFile), cfg.GCInterval, err)
 		}
 	}
 	if every < 0 {
@@ -205,35 +458,78 @@ func runDaemon(c *cli.Context) error {
 		opts = append(opts, node.WithWatch(w...))
 	}
 
-	n, err := node.New(c.Context, h, opts...)
+	// The addresses first: a bad one is the error, not a log line later.
+	var metrics net.Listener
+	if addr := c.String("metrics"); addr != "" {
+		if metrics, err = node.ListenMetrics(ctx, addr); err != nil {
+			return fmt.Errorf("daemon: %w", &addrError{what: "metrics", addr: addr, reason: netReason(err), err: err})
+		}
+		defer metrics.Close() // in case the node does not start; ServeMetrics closes it too
+	}
+	for _, a := range listen {
+		if err := checkListen(ctx, a); err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
+	}
+
+	quietFramework(logger.Handler())
+	n, err := node.New(ctx, h, opts...)
 	if err != nil {
-		return captureError(err)
+		if ctx.Err() != nil {
+			return nil // stopped while starting: the daemon's normal stop
+		}
+		return fmt.Errorf("daemon: %w", captureError(err))
 	}
 	defer n.Close()
+	// run ends with ctx, or sooner if the local API fails.
+	run, stop := context.WithCancel(ctx)
+	defer stop()
 	apiErr := make(chan error, 1)
-	go func() { apiErr <- n.ServeAPI(c.Context) }()
-	if addr := c.String("metrics"); addr != "" {
+	go func() { apiErr <- n.ServeAPI(run) }()
+	var metricsDone chan struct{}
+	if metrics != nil {
+		metricsDone = make(chan struct{})
 		go func() {
-			if err := n.ServeMetrics(c.Context, addr); err != nil {
+			defer close(metricsDone)
+			if err := n.ServeMetrics(run, metrics); err != nil {
 				logger.Error("metrics server stopped", "err", err)
 			}
 		}()
+	}
+	var bound []string
+	for _, a := range n.Swarm.Host.Network().ListenAddresses() {
+		bound = append(bound, a.String())
+	}
+	api := filepath.Join(h, node.APISocket)
+	fmt.Fprintf(c.App.ErrWriter, "bonsai: listening on %s; %s\n", strings.Join(bound, ", "), swarmState(keyFile != "", len(allow)))
+	if metrics != nil {
+		fmt.Fprintf(c.App.ErrWriter, "bonsai: local API on %s; metrics on http://%s/metrics\n", api, metrics.Addr())
+	} else {
+		fmt.Fprintf(c.App.ErrWriter, "bonsai: local API on %s\n", api)
 	}
 	var addrs []string
 	for _, a := range n.Swarm.Addrs() {
 		addrs = append(addrs, a.String())
 	}
-	logger.Info("daemon ready", "id", n.ID(), "addrs", addrs, "api", filepath.Join(h, node.APISocket))
+	logger.Info("daemon ready", "id", n.ID(), "addrs", addrs, "api", api)
 	select {
-	case <-c.Context.Done():
+	case <-ctx.Done():
 		logger.Info("shutting down")
-	case err := <-apiErr:
-		if err != nil {
-			return err
-		}
+		err = <-apiErr
+	case err = <-apiErr:
+		// Before ctx ends, ServeAPI returns only on an error.
 	}
-	<-apiErr
-	return n.Close()
+	stop()
+	if metricsDone != nil {
+		<-metricsDone
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	if err := n.Close(); err != nil {
+		return fmt.Errorf("daemon: stop: %w", err)
+	}
+	return nil
 }
 
 // readSwarmKey reads a libp2p pre-shared key file, refusing one that

@@ -12,10 +12,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// ServeMetrics serves Prometheus metrics of the node on addr (opt-in:
-// `bonsai daemon --metrics ADDR`) until ctx ends. Values are read when
+// metricsListenTimeout bounds ListenMetrics (a host name is resolved).
+const metricsListenTimeout = 10 * time.Second
+
+// ListenMetrics opens the TCP listener the metrics are served on: addr is
+// host:port (`bonsai daemon --metrics ADDR`; an empty host is every
+// interface). It is separate from ServeMetrics so that an address that
+// cannot be served fails the daemon's start, before it reports ready. It
+// gives up after ctx ends or 10 seconds (name resolution); its errors
+// wrap net's.
+func ListenMetrics(ctx context.Context, addr string) (net.Listener, error) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, fmt.Errorf("metrics %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, metricsListenTimeout)
+	defer cancel()
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics %s: %w", addr, err)
+	}
+	return l, nil
+}
+
+// ServeMetrics serves Prometheus metrics of the node on l (see
+// ListenMetrics) until ctx ends, and closes l. Values are read when
 // scraped, so the metrics cost nothing between scrapes.
-func (n *Node) ServeMetrics(ctx context.Context, addr string) error {
+func (n *Node) ServeMetrics(ctx context.Context, l net.Listener) error {
 	reg := prometheus.NewRegistry()
 	gauge := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "bonsai", Name: name, Help: help}, f))
@@ -46,21 +69,23 @@ func (n *Node) ServeMetrics(ctx context.Context, addr string) error {
 	counter("records_fetched_total", "Verified records fetched from peers.", func() float64 { return float64(n.Stats().Fetched) })
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	stopped := make(chan struct{})
+	defer close(stopped)
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+			return
+		}
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
 	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil
 }
