@@ -311,7 +311,7 @@ type verifyOut struct {
 }
 
 type recJSON struct {
-	CID        string   `json:"cid"`
+	Record     string   `json:"record"`
 	Verdict    string   `json:"verdict"`
 	Reason     string   `json:"reason"`
 	From       string   `json:"from"`
@@ -321,7 +321,7 @@ type recJSON struct {
 	Time       string   `json:"time"`
 	Incomplete bool     `json:"incomplete"`
 	Inputs     []string `json:"inputs"`
-	Output     string   `json:"output"` // show --json only
+	Output     string   `json:"output"`
 	Size       int      `json:"size"`   // show --json only
 }
 
@@ -538,7 +538,7 @@ func TestRecordCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := recJSON{
-		CID: recs["b"].String(), Verdict: "verified", Executor: id, UID: uint32(os.Getuid()),
+		Record: recs["b"].String(), Verdict: "verified", Executor: id, UID: uint32(os.Getuid()),
 		Program: hashOf(t, sh).String(), Inputs: []string{hashOf(t, a).String()},
 		Output: hashOf(t, b).String(),
 	}
@@ -865,7 +865,7 @@ func TestShow(t *testing.T) {
 	r = bonsai(t, dir, home, "show", "--json", rc.String())
 	wantCode(t, r, 0)
 	j := decodeJSON[recJSON](t, r)
-	if j.CID != rc.String() || j.Verdict != "verified" || j.Output != hashOf(t, b).String() ||
+	if j.Record != rc.String() || j.Verdict != "verified" || j.Output != hashOf(t, b).String() ||
 		j.Time != mtime(t, b) || !slices.Equal(j.Inputs, []string{hashOf(t, a).String()}) {
 		t.Errorf("show --json %s = %+v, want the record of b", rc, j)
 	}
@@ -950,7 +950,7 @@ func TestLog(t *testing.T) {
 	list := decodeJSON[[]recJSON](t, r)
 	var got []string
 	for _, j := range list {
-		got = append(got, j.CID)
+		got = append(got, j.Record)
 	}
 	var want []string
 	for _, c := range order {
@@ -977,7 +977,7 @@ func TestExportImport(t *testing.T) {
 	car := filepath.Join(t.TempDir(), "out.car")
 	r := bonsai(t, dir, home, "export", "--car", car, "fin")
 	wantCode(t, r, 0)
-	if want := "wrote 3 records (1 roots) to " + car + "\n"; r.stdout != want {
+	if want := "wrote 3 records (1 root) to " + car + "\n"; r.stdout != want {
 		t.Errorf("export = %q, want %q", r.stdout, want)
 	}
 
@@ -1204,11 +1204,11 @@ func TestStoreLocked(t *testing.T) {
 		{"log", "fin"},
 		{"init"},
 	} {
-		r := bonsai(t, dir, home, args...)
+		r := bonsaiEnv(t, dir, home, []string{"BONSAI_LOCK_WAIT=0"}, args...)
 		wantOneLineError(t, r, false, inUse)
 	}
 	// In this process the flock is per open file: refused as well.
-	r := inProcess(t, home, "verify", filepath.Join(dir, "fin"))
+	r := inProcess(t, home, "--lock-wait", "0", "verify", filepath.Join(dir, "fin"))
 	wantOneLineError(t, r, false, inUse)
 
 	if err := st.Close(); err != nil {

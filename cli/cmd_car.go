@@ -72,12 +72,18 @@ func importCommand() *cli.Command {
 					return err
 				}
 			}
-			fmt.Fprintf(c.App.Writer, "imported %d records (%d new)", len(all), added)
+			if err := st.Close(); err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, map[string]int{"records": len(all), "added": added, "revocations": len(allRevs)})
+			}
+			fmt.Fprintf(c.App.Writer, "imported %s (%d new)", plural(len(all), "record"), added)
 			if len(allRevs) > 0 {
-				fmt.Fprintf(c.App.Writer, " and %d revocations", len(allRevs))
+				fmt.Fprintf(c.App.Writer, " and %s", plural(len(allRevs), "revocation"))
 			}
 			fmt.Fprintln(c.App.Writer)
-			return st.Close()
+			return nil
 		},
 	}
 }
@@ -160,15 +166,20 @@ func exportCommand() *cli.Command {
 		ArgsUsage: "--car OUT FILE|CID",
 		Description: "The CAR's roots are the records of the target; its blocks are every record of the\n" +
 			"target's ancestry held in the local store, and the revocations held against them.\n" +
-			"'bonsai import' reads it back; so do the IPLD tools.",
+			"'bonsai import' reads it back; so do the IPLD tools.\n" +
+			"--json: {car, output, roots, records, revocations}.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "car", Usage: "write the CAR to `OUT` (required; - is standard output)"},
 			&cli.BoolFlag{Name: "force", Usage: "replace OUT if it is an existing regular file"},
 			hashFlag,
+			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.String("car") == "" {
 				return usagef("export needs --car OUT")
+			}
+			if c.Bool("json") && c.String("car") == "-" {
+				return usagef("export --json --car -: standard output is the CAR; drop --json or name a file")
 			}
 			if err := checkOutput(c.String("car"), c.Bool("force")); err != nil {
 				return err
@@ -195,17 +206,26 @@ func exportCommand() *cli.Command {
 				if err := streamCAR(c.App.Writer, roots, blocks); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.ErrWriter, "wrote %d records (%d roots) to standard output\n", len(blocks), len(roots))
+				fmt.Fprintf(c.App.ErrWriter, "wrote %s (%s) to standard output\n", plural(len(blocks), "record"), plural(len(roots), "root"))
 				return nil
 			}
 			if err := writeCAR(c.String("car"), roots, blocks); err != nil {
 				return err
 			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, struct {
+					CAR         string   `json:"car"`
+					Output      string   `json:"output"`
+					Roots       []string `json:"roots"`
+					Records     int      `json:"records"`
+					Revocations int      `json:"revocations"`
+				}{absPath(c.String("car")), out.String(), cidStrings(roots), len(blocks) - len(revs), len(revs)})
+			}
 			also := ""
 			if len(revs) > 0 {
-				also = fmt.Sprintf(" and %d revocations", len(revs))
+				also = " and " + plural(len(revs), "revocation")
 			}
-			fmt.Fprintf(c.App.Writer, "wrote %d records%s (%d roots) to %s\n", len(blocks)-len(revs), also, len(roots), c.String("car"))
+			fmt.Fprintf(c.App.Writer, "wrote %s%s (%s) to %s\n", plural(len(blocks)-len(revs), "record"), also, plural(len(roots), "root"), quotePath(c.String("car")))
 			return nil
 		},
 	}

@@ -38,8 +38,15 @@ func idCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "id",
 		Usage: "print the node's peer ID (its public identity)",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "addrs", Usage: "print the running daemon's dialable multiaddrs (with /p2p/PEERID), one a line"}},
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "addrs", Usage: "print the running daemon's dialable multiaddrs (with /p2p/PEERID), one a line"},
+			jsonFlag,
+		},
 		Action: func(c *cli.Context) error {
+			var out struct {
+				Peer  string   `json:"peer"`
+				Addrs []string `json:"addrs,omitempty"`
+			}
 			if c.Bool("addrs") {
 				api, err := daemonAPI(c)
 				if err != nil {
@@ -49,16 +56,24 @@ func idCommand() *cli.Command {
 				if err := api.do(c.Context, "GET", "/v1/id", nil, &info); err != nil {
 					return err
 				}
-				for _, a := range info.Addrs {
+				out.Peer, out.Addrs = info.ID, append([]string{}, info.Addrs...)
+			} else {
+				k, err := loadKey(c)
+				if err != nil {
+					return err
+				}
+				out.Peer = k.ID().String()
+			}
+			switch {
+			case c.Bool("json"):
+				return printJSON(c.App.Writer, out)
+			case c.Bool("addrs"):
+				for _, a := range out.Addrs {
 					fmt.Fprintln(c.App.Writer, a)
 				}
-				return nil
+			default:
+				fmt.Fprintln(c.App.Writer, out.Peer)
 			}
-			k, err := loadKey(c)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(c.App.Writer, k.ID())
 			return nil
 		},
 	}
@@ -69,7 +84,7 @@ func hashCommand() *cli.Command {
 		Name:      "hash",
 		Usage:     "print each file's content CID, as records name it (nothing is stored)",
 		ArgsUsage: "FILE...",
-		Flags:     []cli.Flag{hashFlag},
+		Flags:     []cli.Flag{hashFlag, jsonFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("hash needs at least one FILE")
@@ -78,12 +93,24 @@ func hashCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			type hashed struct {
+				Path   string `json:"path"`
+				Output string `json:"output"`
+			}
+			list := []hashed{}
 			for _, p := range c.Args().Slice() {
 				id, err := hash(p)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "%s  %s\n", id, p)
+				if c.Bool("json") {
+					list = append(list, hashed{Path: absPath(p), Output: id.String()})
+					continue
+				}
+				fmt.Fprintf(c.App.Writer, "%s  %s\n", id, quotePath(p))
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, list)
 			}
 			return nil
 		},

@@ -122,7 +122,7 @@ func runPolicyApply(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "applied policy %s (%s, %d rules, scope %s)\n", p.Metadata.Name, p.Spec.Mode, len(p.Spec.Rules), strings.Join(p.Spec.Scope.Paths, " "))
+	fmt.Fprintf(c.App.Writer, "applied policy %s (%s, %s, scope %s)\n", p.Metadata.Name, p.Spec.Mode, plural(len(p.Spec.Rules), "rule"), strings.Join(p.Spec.Scope.Paths, " "))
 	return nil
 }
 

@@ -20,7 +20,8 @@ func recordCommand() *cli.Command {
 		ArgsUsage: "--in FILE... --out FILE... [-- CMD ARGS...]",
 		Description: "Hashes the inputs, runs CMD if one is given after --, then hashes the outputs and signs\n" +
 			"one record per output naming every input (and CMD's executable as the program).\n" +
-			"Prints one 'OUTPUT_PATH RECORD_CID' line per output. If CMD fails, nothing is recorded\n" +
+			"Prints one 'OUTPUT_PATH RECORD_CID' line per output (--json: {outputs: [{path, output,\n" +
+			"record}]}). If CMD fails, nothing is recorded\n" +
 			"and bonsai exits with CMD's status. With no --in, the outputs are recorded as sources.\n\n" +
 			"--in and --out each take one or more files: --in a b --out c, or --in a --in b --out c.",
 		// The flags take lists of files, which urfave's flag parser does not:
@@ -30,6 +31,7 @@ func recordCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "in", Usage: "input `FILE`s the outputs were made from"},
 			&cli.StringSliceFlag{Name: "out", Usage: "output `FILE`s to record (at least one)"},
 			hashFlag,
+			jsonFlag,
 		},
 		Action: runRecord,
 	}
@@ -40,6 +42,7 @@ type recordArgs struct {
 	hash    string
 	cmd     []string
 	help    bool
+	json    bool
 }
 
 func parseRecordArgs(args []string) (recordArgs, error) {
@@ -57,6 +60,9 @@ func parseRecordArgs(args []string) (recordArgs, error) {
 		case a == "-h" || a == "--help":
 			ra.help = true
 			return ra, nil
+		case a == "--json" || a == "-json":
+			ra.json = true
+			list = nil
 		case a == "--in" || a == "-in":
 			list = &ra.in
 		case a == "--out" || a == "-out":
@@ -149,8 +155,31 @@ func runRecord(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	for i, o := range outs {
-		fmt.Fprintf(c.App.Writer, "%s %s\n", ra.out[i], o.Record)
+	if err := st.Close(); err != nil {
+		return err
 	}
-	return st.Close()
+	if ra.json {
+		return printJSON(c.App.Writer, outputsJSON(outs))
+	}
+	for i, o := range outs {
+		fmt.Fprintf(c.App.Writer, "%s %s\n", quotePath(ra.out[i]), o.Record)
+	}
+	return nil
+}
+
+// recordedJSON is one output 'record --json' signed.
+type recordedJSON struct {
+	Path   string `json:"path"`
+	Output string `json:"output"`
+	Record string `json:"record"`
+}
+
+func outputsJSON(outs []node.Output) any {
+	list := make([]recordedJSON, len(outs))
+	for i, o := range outs {
+		list[i] = recordedJSON{Path: absPath(o.Path), Output: o.Content.String(), Record: o.Record.String()}
+	}
+	return struct {
+		Outputs []recordedJSON `json:"outputs"`
+	}{list}
 }

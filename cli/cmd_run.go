@@ -146,7 +146,7 @@ func printGaps(w io.Writer, gaps []bpf.Gap) {
 			if n > 5 {
 				shown = append(shown, fmt.Sprintf("and %d more", n-5))
 			}
-			fmt.Fprintf(&b, ": %d outputs recorded as incomplete: %s", n, strings.Join(shown, ", "))
+			fmt.Fprintf(&b, ": %s recorded as incomplete: %s", plural(n, "output"), strings.Join(shown, ", "))
 		}
 		fmt.Fprintln(w, b.String())
 	}
@@ -251,5 +251,6 @@ func captureError(err error) error {
 	return err
 }
 
-// relPath shows a path relative to the working directory when inside it.
-func relPath(p string) string { return onePath([]string{p}, "") }
+// relPath shows a path for text output: relative to the working
+// directory when inside it, quoted when unusual (see quotePath).
+func relPath(p string) string { return quotePath(onePath([]string{p}, "")) }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -55,18 +54,11 @@ func runShow(c *cli.Context) error {
 	}
 	sigErr := r.Verify()
 	if c.Bool("json") {
-		j := recordToJSON(rc, r)
-		j.Verdict = "verified"
-		if sigErr != nil {
-			j.Verdict, j.Reason = "bad-signature", sigErr.Error()
-		}
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		j := signatureJSON(rc, r, sigErr)
+		return printJSON(c.App.Writer, struct {
 			recordJSON
-			Output string `json:"output"`
-			Size   int    `json:"size"`
-		}{j, r.Output.String(), len(data)})
+			Size int `json:"size"`
+		}{j, len(data)})
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "record     %s\n", rc)
@@ -97,7 +89,7 @@ func runShow(c *cli.Context) error {
 // records held, it says so and names one of them.
 func notHeld(st backend, rc cid.Cid, err error) error {
 	if claims, cerr := st.Claims(rc); cerr == nil && len(claims) > 0 {
-		return fmt.Errorf("%s is an output, not a record: 'bonsai log' lists its %d record(s), e.g. %s", rc, len(claims), claims[0].Record)
+		return fmt.Errorf("%s is an output, not a record: 'bonsai log' lists its %s, e.g. %s", rc, plural(len(claims), "record"), claims[0].Record)
 	}
 	return err
 }
@@ -107,7 +99,7 @@ func pathSuffix(st backend, c cid.Cid) string {
 	if err != nil || len(paths) == 0 {
 		return ""
 	}
-	return "  " + onePath(paths, "")
+	return "  " + quotePath(onePath(paths, ""))
 }
 
 func logCommand() *cli.Command {
@@ -132,7 +124,7 @@ func logCommand() *cli.Command {
 				if err != nil {
 					return fmt.Errorf("stored record %s: %w", cl.Record, err)
 				}
-				list = append(list, recordToJSON(cl.Record, r))
+				list = append(list, signatureJSON(cl.Record, r, r.Verify()))
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, list)
@@ -141,9 +133,20 @@ func logCommand() *cli.Command {
 				fmt.Fprintf(c.App.ErrWriter, "no records for %s\n", out)
 			}
 			for _, j := range list {
-				fmt.Fprintf(c.App.Writer, "%s  %s  by %s uid %d  %d inputs\n", j.CID, j.Time, j.Executor, j.UID, len(j.Inputs))
+				fmt.Fprintf(c.App.Writer, "%s  %s  by %s uid %d  %s  signature %s\n", j.Record, j.Time, j.Executor, j.UID, plural(len(j.Inputs), "input"), j.Verdict)
 			}
 			return nil
 		},
 	}
+}
+
+// signatureJSON is a stored record with the verdict of its own signature
+// (its ancestry is verify's business).
+func signatureJSON(rc cid.Cid, r *lineage.Record, sigErr error) recordJSON {
+	j := recordToJSON(rc, r)
+	j.Verdict = lineage.Verified.String()
+	if sigErr != nil {
+		j.Verdict, j.Reason = lineage.BadSignature.String(), sigErr.Error()
+	}
+	return j
 }

@@ -67,7 +67,7 @@ func statusCommand() *cli.Command {
 			w := c.App.Writer
 			fmt.Fprintf(w, "%s  %s (%s)\n", rc, statusState(st), statusWhose(st))
 			if st.Outbox != "" {
-				fmt.Fprintf(w, "outbox   %s, %d attempts", st.Outbox, st.Attempts)
+				fmt.Fprintf(w, "outbox   %s, %s", st.Outbox, plural(st.Attempts, "attempt"))
 				if st.LastError != "" {
 					fmt.Fprintf(w, ", last error: %s", st.LastError)
 				}
@@ -87,13 +87,13 @@ func statusCommand() *cli.Command {
 func statusState(st node.APIStatus) string {
 	if st.Origin != "own" {
 		if st.Replicas > 0 {
-			return fmt.Sprintf("held, also by %d peers", st.Replicas)
+			return "held, also by " + plural(st.Replicas, "peer")
 		}
 		return "held"
 	}
 	switch {
 	case st.Replicas > 0:
-		return fmt.Sprintf("replicated to %d peers", st.Replicas)
+		return "replicated to " + plural(st.Replicas, "peer")
 	case st.Outbox == "published":
 		return "published"
 	}
@@ -139,7 +139,7 @@ func pinCommands() []*cli.Command {
 				if err := api.do(c.Context, http.MethodPost, cidPath("/v1/pin", out), nil, &p); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "pinned %s: %d records, %d bytes\n", p.Output, p.Records, p.Bytes)
+				fmt.Fprintf(c.App.Writer, "pinned %s: %s, %s\n", p.Output, plural(p.Records, "record"), plural(int(p.Bytes), "byte"))
 				return nil
 			},
 		},
@@ -205,7 +205,7 @@ func pinCommands() []*cli.Command {
 					return enc.Encode(pins)
 				}
 				for _, p := range pins {
-					fmt.Fprintf(c.App.Writer, "%s  %d records  %d bytes  pinned %s\n", p.Output, p.Records, p.Bytes, p.PinnedAt)
+					fmt.Fprintf(c.App.Writer, "%s  %s  %s  pinned %s\n", p.Output, plural(p.Records, "record"), plural(int(p.Bytes), "byte"), p.PinnedAt)
 				}
 				return nil
 			},

@@ -30,7 +30,7 @@ func testnetCommand() *cli.Command {
 				Usage: "start N daemons as separate processes, bootstrapped to each other; return when all are connected",
 				Flags: []cli.Flag{
 					dirFlag,
-					&cli.IntFlag{Name: "nodes", Usage: "how many daemons", Value: 5},
+					&cli.IntFlag{Name: "nodes", Usage: "start `N` daemons", Value: 5},
 					&cli.IntFlag{Name: "base-port", Usage: "node K listens on TCP `PORT`+K-1 on 127.0.0.1", Value: 4801},
 					&cli.IntFlag{Name: "replication", Usage: "DHT replicas per record, `K` (the bucket size; at least 12)", Value: 20},
 					&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION`", Value: 2 * time.Minute},

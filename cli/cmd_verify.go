@@ -182,12 +182,12 @@ func statsDiff(a, b node.FetchStats) node.FetchStats {
 // printSwarm is the per-peer summary of a verification that went to the
 // swarm.
 func printSwarm(w io.Writer, s node.FetchStats) {
-	fmt.Fprintf(w, "swarm: %d records fetched in %d round trips over %d sequential rounds (%d provider lookups)\n",
-		s.Fetched, s.RoundTrips, s.Rounds, s.ProviderLookups)
+	fmt.Fprintf(w, "swarm: %s fetched in %s over %s (%s)\n",
+		plural(s.Fetched, "record"), plural(s.RoundTrips, "round trip"), plural(s.Rounds, "sequential round"), plural(s.ProviderLookups, "provider lookup"))
 	peers := slices.Sorted(maps.Keys(s.Peers))
 	for _, p := range peers {
 		ps := s.Peers[p]
-		line := fmt.Sprintf("  peer %s: %d requests, %d records", shortPeer(p), ps.Requests, ps.Records)
+		line := fmt.Sprintf("  peer %s: %s, %s", shortPeer(p), plural(ps.Requests, "request"), plural(ps.Records, "record"))
 		if ps.Refused > 0 {
 			line += fmt.Sprintf(", %d refused", ps.Refused)
 		}

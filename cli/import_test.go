@@ -24,7 +24,7 @@ func TestImportedRecordsAreOthers(t *testing.T) {
 	if len(claims) != 1 {
 		t.Fatalf("log fin = %d records, want 1", len(claims))
 	}
-	rec := claims[0].CID
+	rec := claims[0].Record
 
 	homeB, idB := initHome(t)
 	r := bonsai(t, "", homeB, "import", car)

@@ -156,7 +156,7 @@ func captureRun(ctx context.Context, argv []string, path string, stdout, stderr 
 		tr.MarkProcLost(p, kinds)
 	}
 	if run.Lost.Uncharged > 0 {
-		tr.MarkLost(fmt.Sprintf("lost %d events that could not be charged to a process", run.Lost.Uncharged))
+		tr.MarkLost(fmt.Sprintf("lost %s that could not be charged to a process", plural(int(run.Lost.Uncharged), "event")))
 	}
 	run.Result = tr.Conclude()
 	run.Summary = tr.Summary()

@@ -30,7 +30,7 @@ func printTree(w io.Writer, res *lineage.Result, paths map[cid.Cid]string, requi
 	walk = func(c cid.Cid, prefix, branch string, level int) {
 		n := res.Nodes[c]
 		if shown[c] {
-			fmt.Fprintf(w, "%s%s%s  (shown above)\n", prefix, branch, strings.TrimSpace(shortCID(c)+"  "+paths[c]))
+			fmt.Fprintf(w, "%s%s%s  (shown above)\n", prefix, branch, strings.TrimSpace(shortCID(c)+"  "+quotePath(paths[c])))
 			return
 		}
 		shown[c] = true
@@ -123,7 +123,7 @@ func nodeLine(n *lineage.Node, path string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", mark(n), shortCID(n.Output))
 	if path != "" {
-		fmt.Fprintf(&b, "  %s", path)
+		fmt.Fprintf(&b, "  %s", quotePath(path))
 	}
 	fmt.Fprintf(&b, "  %s", n.Verdict)
 	if n.Verdict == lineage.Verified && !n.OK {
@@ -165,7 +165,7 @@ func summary(res *lineage.Result, paths map[cid.Cid]string, requireFull bool) st
 	f := fails[0]
 	where := shortCID(f.Output)
 	if p := paths[f.Output]; p != "" {
-		where = p + " (" + where + ")"
+		where = quotePath(p) + " (" + where + ")"
 	}
 	more := ""
 	if len(fails) > 1 {
@@ -174,9 +174,12 @@ func summary(res *lineage.Result, paths map[cid.Cid]string, requireFull bool) st
 	return fmt.Sprintf("NOT VERIFIED: %s: %s — %s%s; %s", where, f.Verdict, f.Reason, more, detail)
 }
 
+// recordJSON is one record in every command's JSON: its CID is "record",
+// the content it names "output", its inputs' contents "inputs".
 type recordJSON struct {
-	CID        string   `json:"cid"`
-	Verdict    string   `json:"verdict"`
+	Record     string   `json:"record"`
+	Output     string   `json:"output,omitempty"`
+	Verdict    string   `json:"verdict,omitempty"`
 	Reason     string   `json:"reason,omitempty"`
 	From       string   `json:"from,omitempty"`
 	Executor   string   `json:"executor,omitempty"`
@@ -221,10 +224,11 @@ func cidStrings(cs []cid.Cid) []string {
 }
 
 func recordToJSON(c cid.Cid, r *lineage.Record) recordJSON {
-	j := recordJSON{CID: c.String(), Inputs: []string{}}
+	j := recordJSON{Record: c.String(), Inputs: []string{}}
 	if r == nil {
 		return j
 	}
+	j.Output = r.Output.String()
 	j.Executor = r.Executor.Peer.String()
 	j.UID = r.Executor.UID
 	if r.Program.Defined() {
@@ -297,11 +301,4 @@ func writeVerifyJSON(w io.Writer, head verifyJSON, res *lineage.Result, paths ma
 	}
 	bw.WriteString("]\n}\n")
 	return bw.Flush()
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
