@@ -322,7 +322,7 @@ type recJSON struct {
 	Incomplete bool     `json:"incomplete"`
 	Inputs     []string `json:"inputs"`
 	Output     string   `json:"output"`
-	Size       int      `json:"size"`   // show --json only
+	Size       int      `json:"size"` // show --json only
 }
 
 func decodeJSON[T any](t *testing.T, r result) T {
@@ -1260,7 +1260,7 @@ func TestInProcess(t *testing.T) {
 		out  string // in stdout
 		err  string // in stderr
 	}{
-		{"help", []string{"help"}, 0, "Exit status: 0 success or verified, 1 not verified, 2 error.", ""},
+		{"help", []string{"help"}, 0, "128+n stopped by", ""},
 		{"help verify", []string{"help", "verify"}, 0, "bonsai verify", ""},
 		{"verify --help", []string{"verify", "--help"}, 0, "--full", ""},
 		{"help record", []string{"help", "record"}, 0, "--in FILE... --out FILE...", ""},

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bonsai-lineage/bonsai/enforce"
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/urfave/cli/v2"
 )
@@ -54,6 +55,9 @@ func auditCommand() *cli.Command {
 				return err
 			}
 			if c.Bool("json") {
+				if out.Events == nil {
+					out.Events = []enforce.Event{}
+				}
 				return printJSON(c.App.Writer, out)
 			}
 			w := c.App.Writer

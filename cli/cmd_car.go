@@ -26,12 +26,14 @@ func importCommand() *cli.Command {
 		Name:      "import",
 		Usage:     "add records from raw record blocks or CAR files to the store",
 		ArgsUsage: "FILE...",
-		Description: "Each FILE (- for standard input; a pipe or FIFO is read as a stream) is a CAR (v1 or v2) of record and revocation blocks, or one raw block. Every\n" +
-			"record and revocation is checked (CID, strict decoding, signature) before anything is\n" +
+		Description: "Each FILE is a CAR (v1 or v2) of record and revocation blocks, or one raw block; - is\n" +
+			"standard input, and a pipe or FIFO is read as a stream. Every record and revocation is checked (CID, strict decoding, signature) before anything is\n" +
 			"written; one bad block refuses the whole import with its reason, and the store is left as\n" +
 			"it was. Records signed by another node's key are kept as imported: GC keeps them, but\n" +
 			"this node never publishes them as its own ('bonsai status' says whose they are).\n" +
-			"Revocations imported through the daemon are published to the swarm.",
+			"Revocations imported through the daemon are published to the swarm.\n" +
+			"--json: {records, added, revocations} (counts).",
+		Flags: []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("import needs at least one FILE")

@@ -66,13 +66,13 @@ func TestRevokeCommand(t *testing.T) {
 	revoked := filepath.Join(dir, "revoked.car")
 	r = bonsai(t, "", homeA, "export", "--car", revoked, top)
 	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, "and 1 revocation ") {
+	if !strings.Contains(r.stdout, "and 1 revocation") {
 		t.Errorf("export: %q", r.stdout)
 	}
 	homeC, _ := initHome(t)
 	r = bonsai(t, "", homeC, "import", revoked)
 	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, "and 1 revocation ") {
+	if !strings.Contains(r.stdout, "and 1 revocation") {
 		t.Errorf("import: %q", r.stdout)
 	}
 	wantCode(t, bonsai(t, "", homeC, "verify", top), 1)

@@ -367,4 +367,3 @@ func TestCheckProgress(t *testing.T) {
 		t.Errorf("progress calls = %v, last records %d; want depths 0,1,2 and 2 records", depths, last)
 	}
 }
-
