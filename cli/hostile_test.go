@@ -329,6 +329,23 @@ func TestUnwritableStore(t *testing.T) {
 		}
 	}
 	wantCode(t, bonsai(t, dir, home, "verify", "--full", "fin"), 0)
+
+	// A store on a read-only mount, even for root.
+	store := filepath.Join(home, node.StoreDir)
+	if err := syscall.Mount(store, store, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatalf("bind mount %s: %v", store, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(store, 0); err != nil {
+			t.Errorf("unmount %s: %v", store, err)
+		}
+	})
+	if err := syscall.Mount(store, store, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount %s read-only: %v", store, err)
+	}
+	for _, args := range [][]string{{"verify", "fin"}, {"record", "--out", "fin"}} {
+		wantOneLineError(t, bonsai(t, dir, home, args...), false, "read-only file system")
+	}
 }
 
 // nobodyBinary is a copy of the binary that uid 65534 may execute.
