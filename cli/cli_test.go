@@ -111,22 +111,33 @@ func bonsaiFor(t *testing.T, timeout time.Duration, dir, home string, env []stri
 	if home != "" {
 		full = append([]string{"--home", home}, args...)
 	}
+	return execBonsai(t, timeout, dir, env, nil, full...)
+}
+
+// execBonsai runs the binary with args as they are, standard output to
+// stdout when it is not nil (else captured); a run that does not exit by
+// itself within timeout fails the test.
+func execBonsai(t *testing.T, timeout time.Duration, dir string, env []string, stdout *os.File, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bonsaiBin, full...)
+	cmd := exec.CommandContext(ctx, bonsaiBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(childEnv(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	err := cmd.Run()
-	r := result{args: full, stdout: stdout.String(), stderr: stderr.String()}
+	r := result{args: args, stdout: out.String(), stderr: stderr.String()}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
 	case errors.As(err, &ee) && ee.Exited():
 		r.code = ee.ExitCode()
 	default:
-		t.Fatalf("bonsai %s: %v (ctx: %v)\nstderr:\n%s", strings.Join(full, " "), err, ctx.Err(), r.stderr)
+		t.Fatalf("bonsai %s: %v (ctx: %v)\nstderr:\n%s", strings.Join(args, " "), err, ctx.Err(), r.stderr)
 	}
 	return r
 }

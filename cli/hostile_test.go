@@ -40,31 +40,16 @@ type hostileCase struct {
 // runBinary runs the binary with stdout to a file when stdoutPath is set.
 func runBinary(t *testing.T, dir string, env []string, stdoutPath string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bonsaiBin, args...)
-	cmd.Dir, cmd.Env = dir, append(childEnv(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var out *os.File
 	if stdoutPath != "" {
 		f, err := os.OpenFile(stdoutPath, os.O_WRONLY, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		cmd.Stdout = f
+		out = f
 	}
-	err := cmd.Run()
-	r := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ee.Exited():
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("bonsai %s: %v (ctx %v): it hung or died\nstderr:\n%s", strings.Join(args, " "), err, ctx.Err(), r.stderr)
-	}
-	return r
+	return execBonsai(t, cmdTimeout, dir, env, out, args...)
 }
 
 // TestHostileInput probes, over the real binary, every numbered item of

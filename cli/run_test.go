@@ -288,16 +288,7 @@ func TestRunWithoutPrivileges(t *testing.T) {
 	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// A copy of the binary nobody may execute (the test's own is in a
-	// private directory).
-	data, err := os.ReadFile(bonsaiBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "bonsai")
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := nobodyBinary(t)
 	cmd := exec.Command(bin, "--home", filepath.Join(dir, "h"), "run", "true")
 	cmd.Dir, cmd.Env = dir, childEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
