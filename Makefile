@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/bonsai
 PKGS    := ./...
 
-.PHONY: all build test bench demo lint fuzz clean generate
+.PHONY: all build test bench bench-intoto demo lint fuzz clean generate
 
 all: build
 
@@ -21,6 +21,12 @@ test:
 bench: build
 	scripts/bench.sh
 	@if [ "$$(id -u)" = 0 ]; then REPS=$${REPS:-3} scripts/bench-capture.sh; else echo "capture benchmark skipped: needs root"; fi
+
+# Only the comparison with in-toto-golang v0.9.0 (issue 12; part of
+# `make bench`): `in-toto run` against `bonsai record` on the same step,
+# interleaved. INTOTO_STEPS sets the steps per tool (default 50).
+bench-intoto:
+	scripts/bench-intoto.sh
 
 # The main job end to end, in a temporary home.
 demo: build

@@ -66,6 +66,11 @@ else
   echo "enforcement benchmark skipped: needs root"
 fi
 
+# bonsai record against in-toto-golang v0.9.0's `in-toto run`, same step,
+# interleaved (INTOTO_STEPS, default 50); skipped with the reason, not
+# failed, when in-toto-golang cannot be installed.
+scripts/bench-intoto.sh
+
 # The swarm: set SWARM=0 to skip (about 25 minutes on 2 cores: the
 # scale table starts swarms of 20, 40 and 80 nodes, twice each;
 # SCALE_NODES="20 40 80 160" adds 160 where memory allows).
