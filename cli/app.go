@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +17,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := &checkedWriter{w: stdout}
 	app := New(out, stderr)
 	err := app.RunContext(ctx, interspersed(app, args))
-	if err == nil && out.err != nil {
+	if out.err != nil && (err == nil || errors.Is(err, errNotVerified)) {
 		err = fmt.Errorf("write standard output: %w", out.err)
 	}
 	return exitCode(ctx, err, stderr)

@@ -34,7 +34,7 @@ func interspersed(app *cli.App, args []string) []string {
 	if cmd == nil || cmd.SkipFlagParsing || len(cmd.Subcommands) > 0 {
 		return args
 	}
-	var flags, pos []string
+	var globals, flags, pos []string
 	rest := args[i:]
 	for j := 0; j < len(rest); j++ {
 		a := rest[j]
@@ -43,16 +43,31 @@ func interspersed(app *cli.App, args []string) []string {
 			pos = append(pos, rest[j+1:]...)
 			j = len(rest)
 		case isFlag(a):
-			flags = append(flags, a)
-			if takesValue(cmd.Flags, a) && j+1 < len(rest) {
-				flags = append(flags, rest[j+1])
+			// A global flag after the command (--home, --lock-wait) goes
+			// back before it; the command's own flags before its
+			// arguments.
+			dst := &flags
+			defs := cmd.Flags
+			if !hasFlag(cmd.Flags, a) && hasFlag(app.Flags, a) {
+				dst, defs = &globals, app.Flags
+			}
+			*dst = append(*dst, a)
+			if takesValue(defs, a) {
+				if j+1 == len(rest) {
+					// No value follows: leave the line as given, for the
+					// parser to say so.
+					return args
+				}
+				*dst = append(*dst, rest[j+1])
 				j++
 			}
 		default:
 			pos = append(pos, a)
 		}
 	}
-	out := append(append([]string{}, args[:i]...), flags...)
+	// args[:i] is: program, global flags, command names.
+	out := append([]string{args[0]}, globals...)
+	out = append(append(out, args[1:i]...), flags...)
 	if len(pos) > 0 {
 		out = append(append(out, "--"), pos...)
 	}
@@ -72,6 +87,19 @@ func skipFlags(defs []cli.Flag, args []string) int {
 }
 
 func isFlag(a string) bool { return len(a) > 1 && a[0] == '-' }
+
+// hasFlag reports whether flag argument a names one of defs.
+func hasFlag(defs []cli.Flag, a string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	for _, f := range defs {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // takesValue reports whether flag argument a (-x, --name; not --name=v)
 // names one of defs that takes a value in the next argument.

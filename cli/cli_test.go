@@ -305,6 +305,7 @@ func expectRecord(t *testing.T, k *signer.Key, output cid.Cid, mtime time.Time, 
 type verifyOut struct {
 	Target    string         `json:"target"`
 	Verified  bool           `json:"verified"`
+	Complete  bool           `json:"complete"`
 	Counts    map[string]int `json:"counts"`
 	Records   int            `json:"records"`
 	Executors map[string]int `json:"executors"`
@@ -704,7 +705,7 @@ func TestVerifyPipeline(t *testing.T) {
 	}
 	for i, name := range []string{"fin", "mid", "raw"} {
 		n := j.Nodes[i]
-		if n.Depth != i || n.Path != name || n.Verdict != "verified" || !n.OK || len(n.Records) != 1 {
+		if n.Depth != i || n.Path != filepath.Join(dir, name) || n.Verdict != "verified" || !n.OK || len(n.Records) != 1 {
 			t.Errorf("verify --json fin node %d = depth %d path %q verdict %s ok %v %d records, want depth %d path %q verified ok 1 record",
 				i, n.Depth, n.Path, n.Verdict, n.OK, len(n.Records), i, name)
 		}
@@ -796,7 +797,8 @@ func TestVerifyVerdicts(t *testing.T) {
 			}
 			var got []node
 			for _, n := range j.Nodes {
-				got = append(got, node{n.Path, n.Depth, n.Verdict})
+				rel, _ := filepath.Rel(dir, n.Path) // JSON paths are absolute
+				got = append(got, node{rel, n.Depth, n.Verdict})
 			}
 			if !slices.Equal(got, tc.nodes) {
 				t.Errorf("verify --json %s nodes = %v, want %v", strings.Join(tc.args, " "), got, tc.nodes)
@@ -821,7 +823,7 @@ func TestVerifySharedAncestor(t *testing.T) {
 	for _, n := range j.Nodes {
 		if n.Output == srcCID {
 			count++
-			if n.Depth != 2 || n.Path != "src" {
+			if n.Depth != 2 || n.Path != filepath.Join(dir, "src") {
 				t.Errorf("verify --json both: src node depth %d path %q, want 2 src", n.Depth, n.Path)
 			}
 		}

@@ -60,6 +60,10 @@ func importCommand() *cli.Command {
 				all = append(all, records...)
 				allRevs = append(allRevs, revs...)
 			}
+			// The key tells own records from others' (imported).
+			if _, err := loadKey(c); err != nil {
+				return err
+			}
 			st, err := openBackend(c)
 			if err != nil {
 				return err
@@ -211,7 +215,7 @@ func exportCommand() *cli.Command {
 				fmt.Fprintf(c.App.ErrWriter, "wrote %s (%s) to standard output\n", plural(len(blocks), "record"), plural(len(roots), "root"))
 				return nil
 			}
-			if err := writeCAR(c.String("car"), roots, blocks); err != nil {
+			if err := writeCAR(c.String("car"), c.Bool("force"), roots, blocks); err != nil {
 				return err
 			}
 			if c.Bool("json") {
@@ -297,8 +301,10 @@ func streamCAR(w io.Writer, roots []cid.Cid, blocks []lineage.Block) error {
 }
 
 // writeCAR writes a CARv1 next to path and renames it into place, so a
-// failed export never leaves half a file under the name asked for.
-func writeCAR(path string, roots []cid.Cid, blocks []lineage.Block) error {
+// failed export never leaves half a file under the name asked for. Without
+// force it links rather than renames, so a file that appeared at path
+// meanwhile is never replaced; with force, only a regular file is.
+func writeCAR(path string, force bool, roots []cid.Cid, blocks []lineage.Block) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".bonsai-car-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -326,5 +332,29 @@ func writeCAR(path string, roots []cid.Cid, blocks []lineage.Block) error {
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return os.Rename(tmp.Name(), path)
+	if force {
+		if err := checkOutput(path, true); err != nil {
+			return err
+		}
+		err = os.Rename(tmp.Name(), path)
+	} else if err = os.Link(tmp.Name(), path); errors.Is(err, os.ErrExist) {
+		return checkOutput(path, false)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a new name in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
 }

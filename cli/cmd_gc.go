@@ -49,8 +49,8 @@ func gcCommand() *cli.Command {
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, st)
 			}
-			fmt.Fprintf(c.App.Writer, "examined %s: kept %d, retired %d (no longer announced), removed %d (%d bytes), restored %d\n",
-				plural(st.Examined, "record"), st.Kept, st.Retired, st.Removed, st.BytesFreed, st.Restored)
+			fmt.Fprintf(c.App.Writer, "examined %s: kept %d, retired %d (no longer announced), removed %d (%s), restored %d\n",
+				plural(st.Examined, "record"), st.Kept, st.Retired, st.Removed, plural(st.BytesFreed, "byte"), st.Restored)
 			return nil
 		},
 	}

@@ -115,7 +115,7 @@ func runRecord(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	rec := &node.Recorder{Key: key, Hash: code}
+	rec := &node.Recorder{Key: key, Hash: code, Ctx: c.Context}
 	// Inputs are hashed before the command runs: it may rewrite them.
 	inputs, err := rec.HashPaths(ra.in)
 	if err != nil {
@@ -127,7 +127,7 @@ func runRecord(c *cli.Context) error {
 		if err != nil {
 			return fmt.Errorf("command %s: %w", ra.cmd[0], err)
 		}
-		if program, err = lineage.HashFile(path, code); err != nil {
+		if program, err = lineage.HashFileContext(c.Context, path, code); err != nil {
 			return fmt.Errorf("program %w", err)
 		}
 		cmd := exec.CommandContext(c.Context, path, ra.cmd[1:]...)

@@ -160,8 +160,9 @@ type runJSON struct {
 
 type observedJSON struct {
 	Path       string   `json:"path"`
+	Output     string   `json:"output"`
 	Record     string   `json:"record"`
-	Inputs     []string `json:"inputs"`
+	InputPaths []string `json:"input_paths"`
 	Program    string   `json:"program,omitempty"`
 	Incomplete bool     `json:"incomplete,omitempty"`
 }
@@ -224,10 +225,10 @@ func printRunJSON(w io.Writer, run *capturedRun, outs []node.Output, recordCPU t
 		doc.Summary.Lost["uncharged"] = run.Lost.Uncharged
 	}
 	for i, o := range run.Result.Outputs {
-		doc.Outputs[i] = observedJSON{Path: o.Path, Record: outs[i].Record.String(), Inputs: o.Inputs,
-			Program: o.Program, Incomplete: o.Incomplete}
-		if doc.Outputs[i].Inputs == nil {
-			doc.Outputs[i].Inputs = []string{}
+		doc.Outputs[i] = observedJSON{Path: o.Path, Output: outs[i].Content.String(), Record: outs[i].Record.String(),
+			InputPaths: o.Inputs, Program: o.Program, Incomplete: o.Incomplete}
+		if doc.Outputs[i].InputPaths == nil {
+			doc.Outputs[i].InputPaths = []string{}
 		}
 	}
 	for i, g := range run.Result.Gaps {
@@ -250,7 +251,3 @@ func captureError(err error) error {
 	}
 	return err
 }
-
-// relPath shows a path for text output: relative to the working
-// directory when inside it, quoted when unusual (see quotePath).
-func relPath(p string) string { return quotePath(onePath([]string{p}, "")) }

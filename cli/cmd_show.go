@@ -80,7 +80,7 @@ func runShow(c *cli.Context) error {
 	} else {
 		fmt.Fprintln(w, "signature  ok")
 	}
-	fmt.Fprintf(w, "size       %d bytes\n", len(data))
+	fmt.Fprintf(w, "size       %s\n", plural(len(data), "byte"))
 	return nil
 }
 
@@ -99,7 +99,7 @@ func pathSuffix(st backend, c cid.Cid) string {
 	if err != nil || len(paths) == 0 {
 		return ""
 	}
-	return "  " + quotePath(onePath(paths, ""))
+	return "  " + relPath(onePath(paths, ""))
 }
 
 func logCommand() *cli.Command {

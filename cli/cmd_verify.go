@@ -83,7 +83,7 @@ func runVerify(c *cli.Context) error {
 		start := time.Now()
 		opts.Progress = func(depth, nodes, records int) {
 			if time.Since(start) > 300*time.Millisecond {
-				fmt.Fprintf(c.App.ErrWriter, "\rchecking: depth %d, %d nodes, %d records…", depth, nodes, records)
+				fmt.Fprintf(c.App.ErrWriter, "\rchecking: depth %d, %s, %s…", depth, plural(nodes, "node"), plural(records, "record"))
 			}
 		}
 		defer fmt.Fprint(c.App.ErrWriter, "\r\033[K")
@@ -106,8 +106,20 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// A check the deadline or a signal cut short has no verdict.
+	var unfinished error
+	if !res.Verified {
+		switch {
+		case c.Context.Err() != nil:
+			unfinished = context.Cause(c.Context)
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			unfinished = fmt.Errorf("verify %s: timed out after %v with %s not checked (--timeout sets the limit)",
+				c.Args().First(), c.Duration("timeout"), plural(res.Counts[lineage.LimitReached], "node"))
+		}
+	}
 	if c.Bool("json") {
 		out := resultJSON(res)
+		out.Complete = unfinished == nil
 		out.Swarm = swarm
 		if err := writeVerifyJSON(c.App.Writer, out, res, paths); err != nil {
 			return err
@@ -117,14 +129,17 @@ func runVerify(c *cli.Context) error {
 		if swarm != nil && (swarm.RoundTrips > 0 || swarm.ProviderLookups > 0) {
 			printSwarm(c.App.Writer, *swarm)
 		}
-		fmt.Fprintln(c.App.Writer, summary(res, paths, opts.RequireFull))
-	}
-	if !res.Verified {
-		if c.Context.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			// Not a verdict: the check did not finish.
-			return fmt.Errorf("verify %s: timed out after %v with %s not checked (--timeout sets the limit)",
-				c.Args().First(), c.Duration("timeout"), plural(res.Counts[lineage.LimitReached], "node"))
+		if unfinished != nil {
+			fmt.Fprintf(c.App.Writer, "INCOMPLETE: no verdict (%s): %s checked, %s not\n",
+				unfinished, plural(len(res.Nodes)-res.Counts[lineage.LimitReached], "node"), plural(res.Counts[lineage.LimitReached], "node"))
+		} else {
+			fmt.Fprintln(c.App.Writer, summary(res, paths, opts.RequireFull))
 		}
+	}
+	switch {
+	case unfinished != nil:
+		return unfinished
+	case !res.Verified:
 		return errNotVerified
 	}
 	return nil

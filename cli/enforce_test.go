@@ -33,8 +33,9 @@ func catFile(t *testing.T, path string) (string, error) {
 
 type auditOut struct {
 	Events []struct {
-		Kind, Decision, Policy, Rule, Path, CID, Program, Reason string
-		PID                                                      int
+		Kind, Decision, Policy, Rule, Path, Program, Reason string
+		CID                                                 string `json:"output"`
+		PID                                                 int
 	}
 	Dropped int
 }

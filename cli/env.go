@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
@@ -90,7 +89,7 @@ func hasher(c *cli.Context) (func(path string) (cid.Cid, error), error) {
 	if err != nil {
 		return nil, err
 	}
-	local := func(p string) (cid.Cid, error) { return lineage.HashFile(p, code) }
+	local := func(p string) (cid.Cid, error) { return lineage.HashFileContext(c.Context, p, code) }
 	name := c.String("hash")
 	return func(p string) (cid.Cid, error) {
 		// Here first (this process's view of the path); through the
@@ -191,21 +190,12 @@ func recordOutput(st backend, rc cid.Cid) (cid.Cid, error) {
 }
 
 // onePath picks a path to show for a CID: the preferred one when given,
-// else the first known, relative to the working directory when inside it.
+// else the first known (absolute, as stored; relPath shortens it for text).
 func onePath(paths []string, prefer string) string {
-	p := prefer
-	if p == "" && len(paths) > 0 {
-		p = paths[0]
+	if prefer == "" && len(paths) > 0 {
+		return paths[0]
 	}
-	if p == "" {
-		return ""
-	}
-	if wd, err := os.Getwd(); err == nil {
-		if rel, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(rel, "..") {
-			return rel
-		}
-	}
-	return p
+	return prefer
 }
 
 // shortCID keeps a CID's tail, which is what tells CIDs apart.

@@ -57,7 +57,7 @@ func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 	case errors.As(err, &st):
 		return st.code
 	}
-	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+	msg := oneLine(err.Error())
 	fmt.Fprintf(stderr, "bonsai: %s\n", msg)
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -101,4 +101,21 @@ func childOutput(w io.Writer) io.Writer {
 		return f
 	}
 	return w
+}
+
+// oneLine is an error message as one line of plain text: line breaks
+// become spaces, other control bytes (a file name's escape sequences)
+// are escaped, so no message can move the terminal's cursor or forge a
+// line.
+func oneLine(msg string) string {
+	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ")), " ")
+	var b strings.Builder
+	for _, r := range msg {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

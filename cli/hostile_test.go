@@ -108,7 +108,7 @@ func TestHostileInput(t *testing.T) {
 		// 5. Exit codes.
 		{item: 5, name: "status of a missing CID", args: H("status", unknown), code: 2, oneLine: true, errHas: []string{unknown}},
 		{item: 5, name: "show of a missing CID", args: H("show", unknown), code: 2, oneLine: true, errHas: []string{unknown}},
-		{item: 5, name: "verify --timeout expiring", args: H("verify", "--timeout", "1ns", "fin"), code: 2, errHas: []string{"timed out after 1ns"}},
+		{item: 5, name: "verify --timeout expiring", args: H("verify", "--timeout", "1ns", "fin"), code: 2, errHas: []string{"timed out after 1ns"}, outHas: []string{"INCOMPLETE: no verdict"}, outNot: []string{"NOT VERIFIED"}},
 		{item: 5, name: "stdout to a full device", args: H("hash", fin), stdout: "/dev/full", code: 2, oneLine: true, errHas: []string{"write standard output", "no space left"}},
 		{item: 5, name: "verify JSON to a full device", args: H("verify", "--json", fin), stdout: "/dev/full", code: 2, oneLine: true, errHas: []string{"no space left"}},
 		{item: 5, name: "no store", args: []string{"--home", filepath.Join(t.TempDir(), "none"), "verify", fin}, code: 2, oneLine: true, errHas: []string{"bonsai init"}},

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 )
 
 // readInput reads a whole input file of at most max bytes: a regular
 // file, a pipe or FIFO (as from <(...)), or standard input for "-". A
-// device or directory is refused. Opening a FIFO waits for its writer and
+// device, socket or directory is refused without blocking on it. Opening a FIFO waits for its writer and
 // reading waits for its data, both until ctx ends: an interrupted command
 // returns at once rather than hanging in open(2) or read(2).
 func readInput(ctx context.Context, path string, max int64) ([]byte, error) {
@@ -36,22 +37,33 @@ func readInputBlocking(path string, max int64) ([]byte, error) {
 	f := os.Stdin
 	name := "standard input"
 	if path != "-" {
+		// Non-blocking first: opening a device can act on it, and a FIFO
+		// would wait; the type is checked on what was opened.
 		var err error
-		if f, err = os.Open(path); err != nil {
+		if f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0); err != nil {
 			return nil, err
 		}
 		defer f.Close()
 		name = path
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	switch m := st.Mode(); {
-	case m.IsDir():
-		return nil, fmt.Errorf("%s: is a directory", name)
-	case m&(os.ModeDevice|os.ModeCharDevice) != 0 && path != "-":
-		return nil, fmt.Errorf("%s: a device, not a file", name)
+		st, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		switch m := st.Mode(); {
+		case m.IsRegular():
+		case m&os.ModeNamedPipe != 0:
+			// A FIFO: opened again, blocking, to wait for its writer (the
+			// caller gives up on it when its context ends).
+			f.Close()
+			if f, err = os.Open(path); err != nil {
+				return nil, err
+			}
+			defer f.Close()
+		case m.IsDir():
+			return nil, fmt.Errorf("%s: is a directory", name)
+		default:
+			return nil, fmt.Errorf("%s: not a regular file or FIFO", name)
+		}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {

@@ -54,7 +54,8 @@ func TestPolicyCommands(t *testing.T) {
 	}
 	var d struct {
 		Fails, Allow bool
-		Rule, CID    string
+		Rule         string
+		CID          string `json:"output"`
 	}
 	r := bonsai(t, "", home, "policy", "test", "--json", good, stray)
 	wantCode(t, r, 1)

@@ -27,8 +27,9 @@ func needRoot(t *testing.T) {
 
 type observed struct {
 	Path       string
+	Output     string
 	Record     string
-	Inputs     []string
+	Inputs     []string `json:"input_paths"`
 	Program    string
 	Incomplete bool
 }

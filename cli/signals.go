@@ -39,14 +39,26 @@ func WithSignals(parent context.Context, stderr *os.File) (ctx context.Context, 
 			return
 		}
 		cancel(&SignalError{Signal: first})
-		select {
-		case s := <-sigs:
-			fmt.Fprintf(stderr, "bonsai: %s again: stopping now\n", signalName(s.(syscall.Signal)))
-			os.Exit(128 + int(s.(syscall.Signal)))
-		case <-time.After(SignalGrace):
-			fmt.Fprintf(stderr, "bonsai: did not stop within %v of %s: stopping now\n", SignalGrace, signalName(first))
-			os.Exit(128 + int(first))
-		case <-done:
+		at := time.Now()
+		grace := time.NewTimer(SignalGrace)
+		defer grace.Stop()
+		for {
+			select {
+			case s := <-sigs:
+				sig := s.(syscall.Signal)
+				if sig == first && time.Since(at) < time.Second {
+					// timeout(1) and terminals signal the process group
+					// too: the same signal twice at once is one request.
+					continue
+				}
+				fmt.Fprintf(stderr, "bonsai: %s again: stopping now\n", signalName(sig))
+				os.Exit(128 + int(sig))
+			case <-grace.C:
+				fmt.Fprintf(stderr, "bonsai: did not stop within %v of %s: stopping now\n", SignalGrace, signalName(first))
+				os.Exit(128 + int(first))
+			case <-done:
+				return
+			}
 		}
 	}()
 	return ctx, func() {

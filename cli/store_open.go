@@ -53,7 +53,7 @@ func openStoreWait(c *cli.Context, h string) (*node.Store, error) {
 			return nil, fmt.Errorf("%w (waited %v; --lock-wait sets how long)", err, wait)
 		}
 		if !said && wait > 0 {
-			fmt.Fprintf(c.App.ErrWriter, "bonsai: %v; waiting up to %v…\n", err, wait.Round(time.Second))
+			fmt.Fprintf(c.App.ErrWriter, "bonsai: %v; waiting up to %v…\n", err, wait)
 			said = true
 		}
 		t := time.NewTimer(min(pause, left))

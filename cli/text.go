@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -46,4 +47,18 @@ func absPath(p string) string {
 		return abs
 	}
 	return p
+}
+
+// relPath shows a path for text output: relative to the working
+// directory when inside it, quoted when unusual (see quotePath).
+func relPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(rel, "..") {
+			p = rel
+		}
+	}
+	return quotePath(p)
 }

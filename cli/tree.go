@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -25,85 +24,109 @@ const treeDepth = 32
 // levels a subtree becomes one line counting its levels and nodes, plus a
 // line for each node that fails on its own (at most a few).
 func printTree(w io.Writer, res *lineage.Result, paths map[cid.Cid]string, requireFull bool) {
-	shown := map[cid.Cid]bool{}
-	var walk func(c cid.Cid, prefix, branch string, level int)
-	walk = func(c cid.Cid, prefix, branch string, level int) {
-		n := res.Nodes[c]
-		if shown[c] {
-			fmt.Fprintf(w, "%s%s%s  (shown above)\n", prefix, branch, strings.TrimSpace(shortCID(c)+"  "+quotePath(paths[c])))
-			return
-		}
-		shown[c] = true
-		fmt.Fprintf(w, "%s%s%s\n", prefix, branch, nodeLine(n, paths[c]))
-		child := prefix
-		switch branch {
-		case "├─ ":
-			child += "│  "
-		case "└─ ":
-			child += "   "
-		}
-		if len(n.Records) > 1 {
-			for _, rc := range n.Records {
-				fmt.Fprintf(w, "%s   · record %s %s%s\n", child, shortCID(rc.CID), rc.Verdict, recordWho(rc))
-			}
-		}
-		if level+1 >= treeDepth && len(n.Inputs) > 0 {
-			printCut(w, res, paths, n, child, shown, requireFull)
-			return
-		}
-		for i, in := range n.Inputs {
-			b := "├─ "
-			if i == len(n.Inputs)-1 {
-				b = "└─ "
-			}
-			walk(in, child, b, level+1)
+	t := treePrinter{w: w, res: res, paths: paths, requireFull: requireFull,
+		shown: map[cid.Cid]bool{}, summed: map[cid.Cid]bool{}}
+	t.walk(res.Root, "", "", 0)
+}
+
+type treePrinter struct {
+	w           io.Writer
+	res         *lineage.Result
+	paths       map[cid.Cid]string
+	requireFull bool
+	shown       map[cid.Cid]bool // printed on a line of their own
+	summed      map[cid.Cid]bool // counted in a cut subtree's line
+}
+
+func (t *treePrinter) walk(c cid.Cid, prefix, branch string, level int) {
+	n := t.res.Nodes[c]
+	switch {
+	case t.shown[c]:
+		fmt.Fprintf(t.w, "%s%s%s  (shown above)\n", prefix, branch, strings.TrimSpace(shortCID(c)+"  "+relPath(t.paths[c])))
+		return
+	case t.summed[c]:
+		fmt.Fprintf(t.w, "%s%s%s  (counted in a cut subtree above)\n", prefix, branch, strings.TrimSpace(shortCID(c)+"  "+relPath(t.paths[c])))
+		return
+	}
+	t.shown[c] = true
+	fmt.Fprintf(t.w, "%s%s%s\n", prefix, branch, nodeLine(n, t.paths[c]))
+	child := prefix
+	switch branch {
+	case "├─ ":
+		child += "│  "
+	case "└─ ":
+		child += "   "
+	}
+	if len(n.Records) > 1 {
+		for _, rc := range n.Records {
+			fmt.Fprintf(t.w, "%s   · record %s %s%s\n", child, shortCID(rc.CID), rc.Verdict, recordWho(rc))
 		}
 	}
-	walk(res.Root, "", "", 0)
+	if level+1 >= treeDepth && len(n.Inputs) > 0 {
+		t.cut(n, child)
+		return
+	}
+	for i, in := range n.Inputs {
+		b := "├─ "
+		if i == len(n.Inputs)-1 {
+			b = "└─ "
+		}
+		t.walk(in, child, b, level+1)
+	}
 }
 
 // maxCutFailures is how many failing nodes a cut subtree names.
 const maxCutFailures = 5
 
-// printCut sums up, in one line, the part of the ancestry below n not yet
-// shown, and names the first nodes of it that fail on their own. Nodes
-// are counted once (marked shown), iteratively: no recursion, whatever
-// the depth.
-func printCut(w io.Writer, res *lineage.Result, paths map[cid.Cid]string, n *lineage.Node, prefix string, shown map[cid.Cid]bool, requireFull bool) {
-	count, deepest := 0, n.Depth
+// cut sums up, in one line, the part of the ancestry below n not yet
+// shown: how many levels (breadth first from n) and nodes, and
+// names the first nodes of it that fail on their own. Nodes are counted
+// once, breadth first from n: no recursion, whatever the depth.
+func (t *treePrinter) cut(n *lineage.Node, prefix string) {
+	count, levels := 0, 0
 	var fails []*lineage.Node
-	stack := slices.Clone(n.Inputs)
-	for len(stack) > 0 {
-		c := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if shown[c] {
-			continue
+	dist := map[cid.Cid]int{}
+	frontier := []cid.Cid{}
+	for _, in := range n.Inputs {
+		if !t.shown[in] && !t.summed[in] {
+			t.summed[in] = true
+			frontier = append(frontier, in)
 		}
-		shown[c] = true
-		m := res.Nodes[c]
-		count++
-		deepest = max(deepest, m.Depth)
-		if m.Verdict != lineage.Verified && !m.Verdict.Passes(requireFull) {
-			fails = append(fails, m)
+	}
+	for d := 1; len(frontier) > 0; d++ {
+		levels = d
+		var next []cid.Cid
+		for _, c := range frontier {
+			m := t.res.Nodes[c]
+			count++
+			dist[c] = d
+			if m.Verdict != lineage.Verified && !m.Verdict.Passes(t.requireFull) {
+				fails = append(fails, m)
+			}
+			for _, in := range m.Inputs {
+				if !t.shown[in] && !t.summed[in] {
+					t.summed[in] = true
+					next = append(next, in)
+				}
+			}
 		}
-		stack = append(stack, m.Inputs...)
+		frontier = next
 	}
 	if count == 0 {
-		fmt.Fprintf(w, "%s└─ … inputs shown above\n", prefix)
+		fmt.Fprintf(t.w, "%s└─ … its inputs are shown above\n", prefix)
 		return
 	}
 	state := "all pass"
 	if len(fails) > 0 {
 		state = plural(len(fails), "failing node")
 	}
-	fmt.Fprintf(w, "%s└─ … %s, %s below (%s)\n", prefix, plural(deepest-n.Depth, "more level"), plural(count, "node"), state)
-	slices.SortFunc(fails, func(a, b *lineage.Node) int { return a.Depth - b.Depth })
+	fmt.Fprintf(t.w, "%s└─ … %s, %s below (%s)\n", prefix, plural(levels, "more level"), plural(count, "node"), state)
 	for i, f := range fails {
 		if i == maxCutFailures {
-			fmt.Fprintf(w, "%s   … and %d more failing\n", prefix, len(fails)-i)
+			fmt.Fprintf(t.w, "%s   … and %d more failing\n", prefix, len(fails)-i)
 			break
 		}
-		fmt.Fprintf(w, "%s   %s  (depth %d)\n", prefix, nodeLine(f, paths[f.Output]), f.Depth)
+		fmt.Fprintf(t.w, "%s   %s  (%s further down)\n", prefix, nodeLine(f, t.paths[f.Output]), plural(dist[f.Output], "level"))
 	}
 }
 
@@ -123,7 +146,7 @@ func nodeLine(n *lineage.Node, path string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", mark(n), shortCID(n.Output))
 	if path != "" {
-		fmt.Fprintf(&b, "  %s", quotePath(path))
+		fmt.Fprintf(&b, "  %s", relPath(path))
 	}
 	fmt.Fprintf(&b, "  %s", n.Verdict)
 	if n.Verdict == lineage.Verified && !n.OK {
@@ -165,7 +188,7 @@ func summary(res *lineage.Result, paths map[cid.Cid]string, requireFull bool) st
 	f := fails[0]
 	where := shortCID(f.Output)
 	if p := paths[f.Output]; p != "" {
-		where = quotePath(p) + " (" + where + ")"
+		where = relPath(p) + " (" + where + ")"
 	}
 	more := ""
 	if len(fails) > 1 {
@@ -202,8 +225,11 @@ type nodeJSON struct {
 }
 
 type verifyJSON struct {
-	Target    string         `json:"target"`
-	Verified  bool           `json:"verified"`
+	Target   string `json:"target"`
+	Verified bool   `json:"verified"`
+	// Complete is false when a deadline or a signal cut the check short:
+	// then "verified": false is no verdict.
+	Complete  bool           `json:"complete"`
 	Counts    map[string]int `json:"counts"`
 	Records   int            `json:"records"`
 	Executors map[string]int `json:"executors"`
@@ -261,6 +287,9 @@ func resultJSON(res *lineage.Result) verifyJSON {
 }
 
 func nodeToJSON(n *lineage.Node, path string) nodeJSON {
+	if path != "" {
+		path = absPath(path)
+	}
 	nj := nodeJSON{
 		Output: n.Output.String(), Path: path, Depth: n.Depth, Verdict: n.Verdict.String(),
 		Reason: n.Reason, OK: n.OK, Inputs: cidStrings(n.Inputs), Records: []recordJSON{},

@@ -14,8 +14,8 @@ import (
 type Decision struct {
 	Policy string `json:"policy"`
 	Mode   Mode   `json:"mode"`
-	File   string `json:"file"`
-	CID    string `json:"cid"`
+	File   string `json:"path"`
+	CID    string `json:"output"`
 	// Fails is set when a rule failed: the file is denied in enforce mode
 	// and only logged in audit mode (Allow says which happened).
 	Fails bool   `json:"fails"`
@@ -28,7 +28,7 @@ type Decision struct {
 	// Confidential is set when the file is confidential: opening it
 	// limits the opener's egress to AllowEgress.
 	Confidential bool     `json:"confidential,omitempty"`
-	AllowEgress  []string `json:"allowEgress,omitempty"`
+	AllowEgress  []string `json:"allow_egress,omitempty"`
 	// Unsettled is set when the ancestry could not be fully reached
 	// (unreachable, a limit): the decision stands, but is made again next
 	// time.

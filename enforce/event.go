@@ -1,6 +1,9 @@
 package enforce
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Event is one enforcement decision as the audit log keeps it.
 type Event struct {
@@ -11,7 +14,7 @@ type Event struct {
 	Mode     Mode          `json:"mode,omitempty"`
 	Decision string        `json:"decision"` // allow, deny, audit-deny (audit mode: would deny)
 	Path     string        `json:"path,omitempty"`
-	CID      string        `json:"cid,omitempty"`
+	CID      string        `json:"output,omitempty"`
 	Dest     string        `json:"dest,omitempty"`
 	PID      int32         `json:"pid,omitempty"`
 	Program  string        `json:"program,omitempty"`
@@ -30,4 +33,22 @@ func decisionWord(d Decision) string {
 		return "audit-deny"
 	}
 	return "deny"
+}
+
+// UnmarshalJSON reads an event, also as audit logs written before the
+// content CID was named "output" kept it ("cid").
+func (e *Event) UnmarshalJSON(b []byte) error {
+	type plain Event
+	var v struct {
+		plain
+		Legacy string `json:"cid"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*e = Event(v.plain)
+	if e.CID == "" {
+		e.CID = v.Legacy
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -69,6 +70,25 @@ func HashReader(r io.Reader, code uint64) (cid.Cid, error) {
 
 // HashFile returns the content CID of the regular file at path.
 func HashFile(path string, code uint64) (cid.Cid, error) {
+	return HashFileContext(context.Background(), path, code)
+}
+
+// ctxReader stops a long read when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// HashFileContext is HashFile stopping, between two reads, when ctx ends:
+// an interrupted command does not finish hashing a large file first.
+func HashFileContext(ctx context.Context, path string, code uint64) (cid.Cid, error) {
 	// Non-blocking: opening a FIFO must not wait for a writer; a regular
 	// file reads as usual.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -83,7 +103,7 @@ func HashFile(path string, code uint64) (cid.Cid, error) {
 	if !st.Mode().IsRegular() {
 		return cid.Undef, fmt.Errorf("%s: not a regular file", path)
 	}
-	c, err := HashReader(f, code)
+	c, err := HashReader(ctxReader{ctx, f}, code)
 	if err != nil {
 		return cid.Undef, fmt.Errorf("hash %s: %w", path, err)
 	}

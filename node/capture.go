@@ -22,7 +22,7 @@ func (r *Recorder) RecordObserved(obs []bpf.Observed) ([]Output, error) {
 		if c, ok := hashed[p]; ok {
 			return c, nil
 		}
-		c, err := lineage.HashFile(p, r.hash())
+		c, err := r.hashFile(p)
 		if err == nil {
 			hashed[p] = c
 		}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,16 @@ type Recorder struct {
 	Key   lineage.Signer
 	// Hash is the multihash function of content CIDs (default sha2-256).
 	Hash uint64
+	// Ctx, when set, stops hashing when it ends (an interrupted command).
+	Ctx context.Context
+}
+
+func (r *Recorder) hashFile(path string) (cid.Cid, error) {
+	ctx := r.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return lineage.HashFileContext(ctx, path, r.hash())
 }
 
 // Output is one recorded output file.
@@ -56,7 +67,7 @@ func (r *Recorder) HashPaths(paths []string) (map[string]cid.Cid, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		c, err := lineage.HashFile(abs, r.hash())
+		c, err := r.hashFile(abs)
 		if err != nil {
 			return nil, err
 		}
@@ -86,7 +97,7 @@ func (r *Recorder) Record(run Run) ([]Output, error) {
 		if err != nil {
 			return nil, fmt.Errorf("output %w", err)
 		}
-		c, err := lineage.HashFile(abs, r.hash())
+		c, err := r.hashFile(abs)
 		if err != nil {
 			return nil, fmt.Errorf("output %w", err)
 		}

@@ -25,7 +25,7 @@ const StateFile = "testnet.json"
 type ProcNode struct {
 	Home string `json:"home"`
 	PID  int    `json:"pid"`
-	ID   string `json:"id"`
+	ID   string `json:"peer"`
 	Addr string `json:"addr"` // dialable, with /p2p/ID
 }
 

@@ -19,7 +19,7 @@ import (
 
 type output struct {
 	Path   string   `json:"path"`
-	Inputs []string `json:"inputs"`
+	Inputs []string `json:"input_paths"`
 }
 
 func main() {
