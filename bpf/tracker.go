@@ -464,7 +464,8 @@ func (p *proc) eachInput(f *file, fn func(*file)) {
 	}
 }
 
-// Live reports how many tracked processes have not exited.
+// Live reports how many processes in the capture's scope have not exited
+// (processes tracked outside the scope are not counted).
 func (t *Tracker) Live() int {
 	n := 0
 	for _, p := range t.procs {

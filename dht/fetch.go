@@ -14,11 +14,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
+	"github.com/bonsai-lineage/bonsai/internal/textx"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -282,17 +281,7 @@ func (s *Server) reply(st network.Stream, remote peer.ID, resp *Response) {
 // clipError makes an error text fit the wire: valid UTF-8 (decoder errors
 // may quote the request's bytes) and at most MaxErrorLen bytes, cut at a
 // rune boundary.
-func clipError(msg string) string {
-	msg = strings.ToValidUTF8(msg, "\uFFFD")
-	if len(msg) <= MaxErrorLen {
-		return msg
-	}
-	n := MaxErrorLen
-	for n > 0 && !utf8.RuneStart(msg[n]) {
-		n--
-	}
-	return msg[:n]
-}
+func clipError(msg string) string { return textx.Clip(msg, MaxErrorLen) }
 
 // budget tracks what a response may still take.
 type budget struct {

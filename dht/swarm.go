@@ -69,8 +69,9 @@ type Config struct {
 	// OnRevocation is called likewise with every valid revocation this
 	// node is asked to store.
 	OnRevocation func(lineage.Block)
-	// AutoRefresh keeps kad-dht's periodic routing-table refresh on
-	// (default on for daemons; in-process test swarms turn it off).
+	// DisableAutoRefresh turns kad-dht's periodic routing-table refresh
+	// off (default: on, as daemons want; in-process test swarms turn it
+	// off).
 	DisableAutoRefresh bool
 	// Datastore holds the DHT's provider records and values (default:
 	// kad-dht's in-memory map, lost at exit and scanned on every miss).
