@@ -12,6 +12,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/urfave/cli/v2"
@@ -71,7 +72,7 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	idx, err := node.IndexRevocations(revs)
+	idx, err := store.IndexRevocations(revs)
 	if err != nil {
 		return err
 	}
