@@ -15,6 +15,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 	"github.com/urfave/cli/v2"
 )
@@ -23,9 +24,9 @@ import (
 // daemon runs, or the daemon's local API when one owns the store.
 type backend interface {
 	lineage.Resolver
-	node.Sink
+	store.Sink
 	Get(c cid.Cid) ([]byte, error)
-	Claims(out cid.Cid) ([]node.Claim, error)
+	Claims(out cid.Cid) ([]store.Claim, error)
 	PathsOf(c cid.Cid) ([]string, error)
 	Ancestry(out cid.Cid) ([]cid.Cid, []lineage.Block, error)
 	// AllRevocations returns every revocation block held; AddRevocation
@@ -36,7 +37,7 @@ type backend interface {
 }
 
 var (
-	_ backend = (*node.Store)(nil)
+	_ backend = (*store.Store)(nil)
 	_ backend = (*apiClient)(nil)
 )
 
@@ -53,9 +54,9 @@ func openBackend(c *cli.Context) (backend, error) {
 	return openStore(c)
 }
 
-// viaDaemonOrStore runs daemon when the home's daemon answers, else store
+// viaDaemonOrStore runs daemon when the home's daemon answers, else local
 // on the store opened here (and closed, with its error, after).
-func viaDaemonOrStore(c *cli.Context, daemon func(*apiClient) error, store func(*node.Store) error) error {
+func viaDaemonOrStore(c *cli.Context, daemon func(*apiClient) error, local func(*store.Store) error) error {
 	h, err := home(c)
 	if err != nil {
 		return err
@@ -67,7 +68,7 @@ func viaDaemonOrStore(c *cli.Context, daemon func(*apiClient) error, store func(
 	if err != nil {
 		return err
 	}
-	if err := store(st); err != nil {
+	if err := local(st); err != nil {
 		st.Close()
 		return err
 	}
@@ -180,23 +181,23 @@ func (a *apiClient) Get(c cid.Cid) ([]byte, error) {
 	err := a.do(a.ctx, http.MethodGet, cidPath("/v1/record", c), nil, &b)
 	var se *apiStatusError
 	if errors.As(err, &se) && se.code == http.StatusNotFound {
-		return nil, fmt.Errorf("%s: %w", c, node.ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", c, store.ErrNotFound)
 	}
 	return b.Data, err
 }
 
-func (a *apiClient) Claims(out cid.Cid) ([]node.Claim, error) {
+func (a *apiClient) Claims(out cid.Cid) ([]store.Claim, error) {
 	var cs []node.APIClaim
 	if err := a.do(a.ctx, http.MethodGet, cidPath("/v1/claims", out), nil, &cs); err != nil {
 		return nil, err
 	}
-	claims := make([]node.Claim, len(cs))
+	claims := make([]store.Claim, len(cs))
 	for i, c := range cs {
 		rc, err := cid.Decode(c.Record)
 		if err != nil {
 			return nil, err
 		}
-		claims[i] = node.Claim{Record: rc, Time: c.Time, Data: c.Data}
+		claims[i] = store.Claim{Record: rc, Time: c.Time, Data: c.Data}
 	}
 	return claims, nil
 }

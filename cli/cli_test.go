@@ -17,7 +17,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/cli"
 	"github.com/bonsai-lineage/bonsai/lineage"
-	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/bonsai-lineage/bonsai/signer"
 	"github.com/ipfs/go-cid"
 	carv2 "github.com/ipld/go-car/v2"
@@ -1205,7 +1205,7 @@ func TestStoreLocked(t *testing.T) {
 	t.Parallel()
 	home, _ := initHome(t)
 	dir := pipeline(t, home)
-	st, err := node.OpenStore(home)
+	st, err := store.Open(home)
 	if err != nil {
 		t.Fatal(err)
 	}

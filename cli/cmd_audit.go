@@ -9,6 +9,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/enforce"
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/urfave/cli/v2"
 )
 
@@ -43,7 +44,7 @@ func auditCommand() *cli.Command {
 					q.Set("since", since.UTC().Format(time.RFC3339Nano))
 				}
 				return api.do(c.Context, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &out)
-			}, func(st *node.Store) error {
+			}, func(st *store.Store) error {
 				var err error
 				if out.Events, err = st.Audit(since, c.String("policy")); err != nil {
 					return err

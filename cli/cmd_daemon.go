@@ -26,6 +26,7 @@ import (
 	"github.com/bonsai-lineage/bonsai/dht"
 	"github.com/bonsai-lineage/bonsai/enforce"
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/gologshim"
@@ -91,7 +92,7 @@ func daemonCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "watch", Usage: "capture with eBPF and record every file written under `DIR` (repeatable; needs root or CAP_BPF+CAP_PERFMON)"},
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on `ADDR` (host:port; off by default)"},
 			&cli.BoolFlag{Name: "enforce", Usage: "enforce the applied policies (fanotify; needs root)", Value: true},
-			&cli.IntFlag{Name: "audit-max", Usage: "keep at most `N` audit entries, dropping the oldest", Value: node.DefaultAuditEntries},
+			&cli.IntFlag{Name: "audit-max", Usage: "keep at most `N` audit entries, dropping the oldest", Value: store.DefaultAuditEntries},
 			&cli.DurationFlag{Name: "decision-timeout", Usage: "bound each enforcement decision to `DURATION`", Value: enforce.DefaultDecisionTimeout},
 			&cli.StringFlag{Name: "on-timeout", Usage: "what a decision past --decision-timeout does: `deny` or allow (logged either way)", Value: "deny"},
 			&cli.StringFlag{Name: "egress-pin", Usage: "pin the egress programs and maps under `DIR` (on bpffs)", Value: bpf.DefaultEgressPin},

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/urfave/cli/v2"
 )
 
@@ -24,10 +25,10 @@ func gcCommand() *cli.Command {
 			if c.NArg() != 0 {
 				return usagef("gc takes no arguments")
 			}
-			var st node.GCStats
+			var st store.GCStats
 			err := viaDaemonOrStore(c, func(api *apiClient) error {
 				return api.do(c.Context, http.MethodPost, "/v1/gc", nil, &st)
-			}, func(store *node.Store) error {
+			}, func(local *store.Store) error {
 				h, err := home(c)
 				if err != nil {
 					return err
@@ -40,7 +41,7 @@ func gcCommand() *cli.Command {
 				if cfg.KeepLevels != nil {
 					keep = *cfg.KeepLevels
 				}
-				st, err = store.GC(c.Context, node.GCOptions{KeepLevels: keep, Grace: node.DefaultProvideValidity})
+				st, err = local.GC(c.Context, store.GCOptions{KeepLevels: keep, Grace: node.DefaultProvideValidity})
 				return err
 			})
 			if err != nil {

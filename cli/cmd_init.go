@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/urfave/cli/v2"
 )
 
@@ -21,7 +22,7 @@ func initCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			k, created, err := node.Init(h)
+			k, created, err := store.Init(h)
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/bonsai-lineage/bonsai/enforce"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 	"github.com/urfave/cli/v2"
 )
@@ -115,7 +116,7 @@ func runPolicyApply(c *cli.Context) error {
 	err = viaDaemonOrStore(c, func(api *apiClient) error {
 		var out node.PolicyJSON
 		return api.do(c.Context, http.MethodPost, "/v1/policy", node.PolicyJSON{File: file, YAML: string(data)}, &out)
-	}, func(st *node.Store) error {
+	}, func(st *store.Store) error {
 		_, err := st.PutPolicy(file, data)
 		return err
 	})
@@ -130,7 +131,7 @@ func storedPolicies(c *cli.Context) ([]node.PolicyJSON, error) {
 	var out []node.PolicyJSON
 	err := viaDaemonOrStore(c, func(api *apiClient) error {
 		return api.do(c.Context, http.MethodGet, "/v1/policies", nil, &out)
-	}, func(st *node.Store) error {
+	}, func(st *store.Store) error {
 		ps, err := st.Policies()
 		for _, p := range ps {
 			out = append(out, node.PolicyJSON{Name: p.Name, YAML: string(p.YAML), Policy: p.Policy})
@@ -175,7 +176,7 @@ func runPolicyRm(c *cli.Context) error {
 	name := c.Args().First()
 	err := viaDaemonOrStore(c, func(api *apiClient) error {
 		return api.do(c.Context, http.MethodPost, "/v1/policy/rm?name="+url.QueryEscape(name), nil, nil)
-	}, func(st *node.Store) error { return st.DeletePolicy(name) })
+	}, func(st *store.Store) error { return st.DeletePolicy(name) })
 	if err != nil {
 		return err
 	}
@@ -215,7 +216,7 @@ func runPolicyTest(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		idx, err := node.IndexRevocations(revs)
+		idx, err := store.IndexRevocations(revs)
 		if err != nil {
 			return err
 		}
@@ -246,7 +247,7 @@ func runPolicyTest(c *cli.Context) error {
 // enforce.Decide wants for notRevoked.
 type withRevocations struct {
 	lineage.Resolver
-	idx node.RevocationIndex
+	idx store.RevocationIndex
 }
 
 func (w withRevocations) Revocations(record cid.Cid) []*lineage.Revocation {

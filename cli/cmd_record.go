@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
-	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 	"github.com/urfave/cli/v2"
 )
@@ -115,7 +115,7 @@ func runRecord(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	rec := &node.Recorder{Key: key, Hash: code, Ctx: c.Context}
+	rec := &store.Recorder{Key: key, Hash: code, Ctx: c.Context}
 	// Inputs are hashed before the command runs: it may rewrite them.
 	inputs, err := rec.HashPaths(ra.in)
 	if err != nil {
@@ -151,7 +151,7 @@ func runRecord(c *cli.Context) error {
 	}
 	defer st.Close()
 	rec.Store = st
-	outs, err := rec.Record(node.Run{Inputs: inputs, Program: program, Outputs: ra.out, UID: uint32(os.Getuid())})
+	outs, err := rec.Record(store.Run{Inputs: inputs, Program: program, Outputs: ra.out, UID: uint32(os.Getuid())})
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ type recordedJSON struct {
 	Record string `json:"record"`
 }
 
-func outputsJSON(outs []node.Output) any {
+func outputsJSON(outs []store.Output) any {
 	list := make([]recordedJSON, len(outs))
 	for i, o := range outs {
 		list[i] = recordedJSON{Path: absPath(o.Path), Output: o.Content.String(), Record: o.Record.String()}

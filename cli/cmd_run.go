@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/bpf"
-	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/urfave/cli/v2"
 )
 
@@ -76,7 +76,7 @@ func runRun(c *cli.Context) error {
 		printGaps(c.App.ErrWriter, run.Result.Gaps)
 	}
 
-	var outs []node.Output
+	var outs []store.Output
 	recordStart := selfCPU()
 	if c.Context.Err() != nil {
 		// Interrupted: what the run made is still recorded (incomplete),
@@ -91,7 +91,7 @@ func runRun(c *cli.Context) error {
 			return err
 		}
 		defer st.Close()
-		outs, err = (&node.Recorder{Store: st, Key: key}).RecordObserved(run.Result.Outputs)
+		outs, err = (&store.Recorder{Store: st, Key: key}).RecordObserved(run.Result.Outputs)
 		if err != nil {
 			return err
 		}
@@ -200,7 +200,7 @@ type gapJSON struct {
 // lineage the capture saw, before it became content CIDs: a byte-for-byte
 // copy has the CID of its source and so no edge in its record) and its
 // summary.
-func printRunJSON(w io.Writer, run *capturedRun, outs []node.Output, recordCPU time.Duration) error {
+func printRunJSON(w io.Writer, run *capturedRun, outs []store.Output, recordCPU time.Duration) error {
 	doc := runJSON{
 		Outputs: make([]observedJSON, len(run.Result.Outputs)),
 		Summary: runSummaryJSON{

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
-	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 	"github.com/urfave/cli/v2"
 )
@@ -38,7 +38,7 @@ func runShow(c *cli.Context) error {
 	}
 	defer st.Close()
 	data, err := st.Get(rc)
-	if errors.Is(err, node.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return notHeld(st, rc, err)
 	}
 	if err != nil {
@@ -85,7 +85,7 @@ func runShow(c *cli.Context) error {
 }
 
 // notHeld is the error of a command asked about a record the store does
-// not hold (err, wrapping node.ErrNotFound): when rc is the output of
+// not hold (err, wrapping store.ErrNotFound): when rc is the output of
 // records held, it says so and names one of them.
 func notHeld(st backend, rc cid.Cid, err error) error {
 	if claims, cerr := st.Claims(rc); cerr == nil && len(claims) > 0 {

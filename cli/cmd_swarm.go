@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 	"github.com/urfave/cli/v2"
 )
@@ -50,7 +51,7 @@ func statusCommand() *cli.Command {
 			switch b := b.(type) {
 			case *apiClient:
 				err = b.do(c.Context, http.MethodGet, cidPath("/v1/status", rc), nil, &st)
-			case *node.Store:
+			case *store.Store:
 				st, err = node.LocalStatus(b, rc)
 			default:
 				err = fmt.Errorf("status: unexpected backend %T", b)
@@ -59,7 +60,7 @@ func statusCommand() *cli.Command {
 				return err
 			}
 			if !st.Local {
-				return notHeld(b, rc, fmt.Errorf("%s: %w", rc, node.ErrNotFound))
+				return notHeld(b, rc, fmt.Errorf("%s: %w", rc, store.ErrNotFound))
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, st)

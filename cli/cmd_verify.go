@@ -11,6 +11,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/mattn/go-isatty"
@@ -71,7 +72,7 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	idx, err := node.IndexRevocations(revs)
+	idx, err := store.IndexRevocations(revs)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
-	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 )
@@ -21,7 +21,7 @@ import (
 func deepChain(t *testing.T, home string, n int) cid.Cid {
 	t.Helper()
 	k := fixedKey(t, 7)
-	st, err := node.OpenStore(home)
+	st, err := store.Open(home)
 	if err != nil {
 		t.Fatal(err)
 	}

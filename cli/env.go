@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
-	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/bonsai-lineage/bonsai/signer"
 	"github.com/ipfs/go-cid"
 	"github.com/urfave/cli/v2"
@@ -42,7 +42,7 @@ func loadKey(c *cli.Context) (*signer.Key, error) {
 // is the home's key, so records signed by other keys are imported, not
 // own; a key that does not load leaves the owner unset (every record put
 // is then own, as before owners existed).
-func openStore(c *cli.Context) (*node.Store, error) {
+func openStore(c *cli.Context) (*store.Store, error) {
 	h, err := home(c)
 	if err != nil {
 		return nil, err
@@ -176,7 +176,7 @@ func targetAndBackend(c *cli.Context, command string) (cid.Cid, string, backend,
 // recordOutput is the output named by record rc, which must be held here.
 func recordOutput(st backend, rc cid.Cid) (cid.Cid, error) {
 	data, err := st.Get(rc)
-	if errors.Is(err, node.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return cid.Undef, fmt.Errorf("%s is a record CID this node does not hold: pass the file, or its content CID ('bonsai hash FILE')", rc)
 	}
 	if err != nil {

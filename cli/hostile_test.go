@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/cli"
-	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	urfave "github.com/urfave/cli/v2"
 )
 
@@ -316,17 +316,17 @@ func TestUnwritableStore(t *testing.T) {
 	wantCode(t, bonsai(t, dir, home, "verify", "--full", "fin"), 0)
 
 	// A store on a read-only mount, even for root.
-	store := filepath.Join(home, node.StoreDir)
-	if err := syscall.Mount(store, store, "", syscall.MS_BIND, ""); err != nil {
-		t.Fatalf("bind mount %s: %v", store, err)
+	storeDir := filepath.Join(home, store.DirName)
+	if err := syscall.Mount(storeDir, storeDir, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatalf("bind mount %s: %v", storeDir, err)
 	}
 	t.Cleanup(func() {
-		if err := syscall.Unmount(store, 0); err != nil {
-			t.Errorf("unmount %s: %v", store, err)
+		if err := syscall.Unmount(storeDir, 0); err != nil {
+			t.Errorf("unmount %s: %v", storeDir, err)
 		}
 	})
-	if err := syscall.Mount(store, store, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-		t.Fatalf("remount %s read-only: %v", store, err)
+	if err := syscall.Mount(storeDir, storeDir, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount %s read-only: %v", storeDir, err)
 	}
 	for _, args := range [][]string{{"verify", "fin"}, {"record", "--out", "fin"}} {
 		wantOneLineError(t, bonsai(t, dir, home, args...), false, "read-only file system")
@@ -376,7 +376,7 @@ func TestRunKilledBySignal(t *testing.T) {
 // holdStore opens home's store in this process until the returned func.
 func holdStore(t *testing.T, home string) func() {
 	t.Helper()
-	st, err := node.OpenStore(home)
+	st, err := store.Open(home)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 )
 
 // TestImportedRecordsAreOthers: records imported from another node's CAR
@@ -59,7 +60,7 @@ func TestImportedRecordsAreOthers(t *testing.T) {
 	wantCode(t, bonsai(t, "", homeB, "gc"), 0)
 	wantCode(t, bonsai(t, "", homeB, "status", rec), 0)
 
-	s, err := node.OpenStore(homeB)
+	s, err := store.Open(homeB)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/urfave/cli/v2"
 )
 
@@ -27,8 +27,8 @@ var lockWaitFlag = &cli.DurationFlag{
 // once) while another process holds it, up to --lock-wait or until the
 // command is interrupted. A home that cannot be read, or a store that
 // cannot be written, is said as such (exit 2), never as "run init".
-func openStoreWait(c *cli.Context, h string) (*node.Store, error) {
-	dir := filepath.Join(h, node.StoreDir)
+func openStoreWait(c *cli.Context, h string) (*store.Store, error) {
+	dir := filepath.Join(h, store.DirName)
 	if _, err := os.Stat(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no store in %s (run 'bonsai init' or pass --home)", h)
@@ -43,8 +43,8 @@ func openStoreWait(c *cli.Context, h string) (*node.Store, error) {
 	pause := 20 * time.Millisecond
 	said := false
 	for {
-		st, err := node.OpenStore(h)
-		var inUse *node.StoreInUseError
+		st, err := store.Open(h)
+		var inUse *store.InUseError
 		if !errors.As(err, &inUse) {
 			return st, storeError(dir, err)
 		}

@@ -25,7 +25,7 @@ import (
 )
 
 // memRecords is the Source of these tests: signed records in memory. The
-// node's pebble store (node.Store) is adapted to Source in package node.
+// node's pebble store (store.Store) is adapted to Source in package node.
 type memRecords struct {
 	blocks  map[cid.Cid][]byte
 	byOut   map[cid.Cid][]lineage.Block

@@ -2,103 +2,28 @@ package node
 
 // Acquisition: a node keeps its own records and λ levels of their ancestry
 // (Bonsai pruning), so it must first hold them. Every own record with
-// inputs enters the acquire queue in the batch that stores it; the acquire
-// loop brings the λ levels below queued records from the swarm (one
+// inputs enters the store's acquire queue in the batch that stores it; the
+// acquire loop brings the λ levels below queued records from the swarm (one
 // prefetch for a batch of them) and takes them off the queue. A node that
 // holds them can serve an ancestry λ levels deep in one answer.
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/dht"
 	"github.com/bonsai-lineage/bonsai/lineage"
-	"github.com/cockroachdb/pebble/v2"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 )
 
 // acquireBatch is how many queued records one prefetch serves.
 const acquireBatch = 256
 
-func queueAcquire(b *pebble.Batch, rc cid.Cid, r *lineage.Record) error {
-	if len(r.Inputs) == 0 {
-		return nil
-	}
-	return b.Set(key(prefixAcq, rc.Bytes()), nil, nil)
-}
-
-// acquireEntry is a queued own record, its inputs, and how many passes
-// have tried it.
-type acquireEntry struct {
-	record   cid.Cid
-	inputs   []cid.Cid
-	attempts byte
-}
-
 // acquireTries bounds the passes that try a record whose inputs have
 // providers that do not serve them.
 const acquireTries = 5
-
-// acquireQueue returns up to limit queued records with their inputs.
-func (s *Store) acquireQueue(limit int) ([]acquireEntry, error) {
-	var es []acquireEntry
-	err := s.scanPrefix([]byte{prefixAcq}, func(k, v []byte) (bool, error) {
-		rc, err := cid.Cast(k[1:])
-		if err != nil {
-			return false, fmt.Errorf("corrupt acquire key %x: %w", k, err)
-		}
-		e := acquireEntry{record: rc}
-		if len(v) > 0 {
-			e.attempts = v[0]
-		}
-		data, err := s.Get(rc)
-		if err == nil {
-			r, derr := lineage.Decode(data)
-			if derr != nil {
-				return false, fmt.Errorf("stored record %s: %w", rc, derr)
-			}
-			e.inputs = r.Inputs
-		} else if err != ErrNotFound {
-			return false, err
-		}
-		es = append(es, e)
-		return len(es) < limit, nil
-	})
-	return es, err
-}
-
-// acquireUpdate takes done records off the acquire queue and counts a pass
-// for those to try again.
-func (s *Store) acquireUpdate(done []cid.Cid, again []acquireEntry) error {
-	b := s.db.NewBatch()
-	defer b.Close()
-	for _, rc := range done {
-		if err := b.Delete(key(prefixAcq, rc.Bytes()), nil); err != nil {
-			return err
-		}
-	}
-	for _, e := range again {
-		if err := b.Set(key(prefixAcq, e.record.Bytes()), []byte{e.attempts + 1}, nil); err != nil {
-			return err
-		}
-	}
-	return b.Commit(pebble.NoSync)
-}
-
-// AcquirePending counts the own records whose λ levels no pass has tried
-// to bring yet.
-func (s *Store) AcquirePending() (int, error) {
-	n := 0
-	err := s.scanPrefix([]byte{prefixAcq}, func(_, v []byte) (bool, error) {
-		if len(v) == 0 {
-			n++
-		}
-		return true, nil
-	})
-	return n, err
-}
 
 // acquireLoop drains the acquire queue when woken (a new own record), at
 // start, and every minute (what failed is tried again).
@@ -129,18 +54,18 @@ func (n *Node) acquire(ctx context.Context) error {
 		if len(n.Swarm.Host.Network().Peers()) == 0 {
 			return nil
 		}
-		es, err := n.Store.acquireQueue(acquireBatch + len(retried))
+		es, err := n.Store.AcquireQueue(acquireBatch + len(retried))
 		if err != nil {
 			return err
 		}
-		es = slices.DeleteFunc(es, func(e acquireEntry) bool { return retried[e.record] })
+		es = slices.DeleteFunc(es, func(e store.AcquireEntry) bool { return retried[e.Record] })
 		if len(es) == 0 {
 			return nil
 		}
 		var roots []cid.Cid
 		seen := map[cid.Cid]bool{}
 		for _, e := range es {
-			for _, in := range e.inputs {
+			for _, in := range e.Inputs {
 				if seen[in] {
 					continue
 				}
@@ -157,24 +82,24 @@ func (n *Node) acquire(ctx context.Context) error {
 			outcomes = n.prefetch(ctx, roots, n.cfg.keepLevels)
 		}
 		var done []cid.Cid
-		var again []acquireEntry
+		var again []store.AcquireEntry
 		for _, e := range es {
 			failed := false
-			for _, in := range e.inputs {
+			for _, in := range e.Inputs {
 				if o := outcomes[in]; o != nil && o.providers {
 					if held, err := n.Store.HasOutput(in); err == nil && !held {
 						failed = true
 					}
 				}
 			}
-			if failed && e.attempts+1 < acquireTries {
+			if failed && e.Attempts+1 < acquireTries {
 				again = append(again, e)
-				retried[e.record] = true
+				retried[e.Record] = true
 			} else {
-				done = append(done, e.record)
+				done = append(done, e.Record)
 			}
 		}
-		if err := n.Store.acquireUpdate(done, again); err != nil {
+		if err := n.Store.AcquireUpdate(done, again); err != nil {
 			return err
 		}
 		// Their λ levels are here (or have no record anywhere): announce
@@ -188,37 +113,6 @@ func (n *Node) acquire(ctx context.Context) error {
 		}
 	}
 	return ctx.Err()
-}
-
-// deepOutputs calls f with the output of every own record whose λ levels
-// are held (not in the acquire queue): what the node announces under
-// ancestry keys.
-func (s *Store) deepOutputs(f func(out cid.Cid) error) error {
-	metas, err := s.metas()
-	if err != nil {
-		return err
-	}
-	for rc, m := range metas {
-		if Origin(m[0]) != OriginOwn {
-			continue
-		}
-		if _, closer, err := s.db.Get(key(prefixAcq, rc.Bytes())); err == nil {
-			closer.Close()
-			continue // still acquiring
-		}
-		data, err := s.Get(rc)
-		if err != nil {
-			continue
-		}
-		r, err := lineage.Decode(data)
-		if err != nil {
-			return fmt.Errorf("stored record %s: %w", rc, err)
-		}
-		if err := f(r.Output); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (n *Node) wakeAcquire() {

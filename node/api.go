@@ -14,6 +14,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/enforce"
 	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 )
 
@@ -176,7 +177,7 @@ func (n *Node) apiHandler() http.Handler {
 	}))
 	mux.HandleFunc("GET /v1/record", n.cidHandler(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		data, err := n.Store.Get(c)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			apiError(w, http.StatusNotFound, err)
 			return
 		}
@@ -433,7 +434,7 @@ type PinJSON struct {
 }
 
 // PinJSONOf converts a pin for the wire and for display.
-func PinJSONOf(p PinInfo) PinJSON {
+func PinJSONOf(p store.PinInfo) PinJSON {
 	j := PinJSON{Output: p.Output.String(), Records: p.Records, Bytes: p.Bytes, PinnedAt: p.PinnedAt.UTC().Format(time.RFC3339)}
 	for _, r := range p.Roots {
 		j.Roots = append(j.Roots, r.String())

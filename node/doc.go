@@ -1,11 +1,10 @@
-// Package node is a bonsai node: the pebble store of records (by CID,
-// indexed by output CID, with origin metadata, the outbox of records to
-// publish and the pins), the local path index that is never published, the
-// recorder that hashes files, signs records and stores them durably before
-// their CIDs are handed out, and the running daemon (New) that joins the
-// swarm through package dht, resolves ancestries across peers, collects
-// cached records beyond λ levels, and serves the local API.
+// Package node is a running bonsai node: the daemon (New, with functional
+// options) that joins the swarm through package dht, publishes the store's
+// outbox, acquires the λ levels below its own records, resolves ancestries
+// across peers, enforces policies, and serves the local API and metrics.
 //
-// node trusts nothing it did not verify: every block written to the store
-// has been opened (CID, strict decode, signature) first.
+// It owns the live work — what needs a peer, a socket or a timer — and
+// keeps every byte on disk in package store, whose methods are its only way
+// to the pebble database; it stores only blocks it has opened (CID, strict
+// decode, signature) and never trusts a peer's answer it did not verify.
 package node

@@ -197,7 +197,7 @@ func (n *Node) ReloadPolicies() error {
 	e.reload.Lock()
 	defer e.reload.Unlock()
 	// Verdicts made under the old set are decided again.
-	defer n.Store.bump()
+	defer n.Store.Bump()
 	stored, err := n.Store.Policies()
 	if err != nil {
 		return err

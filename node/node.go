@@ -12,6 +12,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/dht"
 	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/bonsai-lineage/bonsai/signer"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -148,7 +149,7 @@ func WithReprovideInterval(d time.Duration) Option {
 // WithEnforcement runs the node's policies (see package enforce): opens
 // and execs under their scopes are decided through fanotify when the
 // kernel allows it (root), and every decision goes to the audit log of
-// at most auditEntries entries (0: DefaultAuditEntries). Default: off.
+// at most auditEntries entries (0: store.DefaultAuditEntries). Default: off.
 func WithEnforcement(auditEntries int) Option {
 	return func(c *config) error {
 		if auditEntries < 0 {
@@ -193,7 +194,7 @@ func WithoutAutoRefresh() Option {
 // and outbox.
 type Node struct {
 	Home   string
-	Store  *Store
+	Store  *store.Store
 	Key    *signer.Key
 	Swarm  *dht.Swarm
 	cfg    config
@@ -216,8 +217,8 @@ type Node struct {
 	closed sync.Once
 }
 
-// New opens the node in home (its key and store must exist: see signer and
-// OpenStore) and joins the swarm.
+// New opens the node in home (its key and store must exist: see
+// store.Init) and joins the swarm.
 func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
 	cfg := defaults()
 	for _, o := range opts {
@@ -229,7 +230,7 @@ func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(home)
+	st, err := store.Open(home)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +239,7 @@ func New(ctx context.Context, home string, opts ...Option) (*Node, error) {
 	st.SetOwner(key.ID())
 	n := &Node{Home: home, Store: st, Key: key, cfg: cfg, log: cfg.logger, provideQ: make(chan cid.Cid, 4096),
 		acquireWake: make(chan struct{}, 1)}
-	dstore, err := st.dhtDatastore()
+	dstore, err := st.DHTDatastore()
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -344,7 +345,7 @@ func (n *Node) Notify() {
 }
 
 // Recorder records on this node; new records are published by the outbox.
-func (n *Node) Recorder() *Recorder { return &Recorder{Store: nodeSink{n}, Key: n.Key} }
+func (n *Node) Recorder() *store.Recorder { return &store.Recorder{Store: nodeSink{n}, Key: n.Key} }
 
 // nodeSink stores records and wakes the outbox at once.
 type nodeSink struct{ n *Node }
@@ -422,7 +423,7 @@ func (n *Node) reprovideLoop(ctx context.Context, now bool) {
 			}
 			err := n.Store.Announced(queue)
 			if err == nil {
-				err = n.Store.deepOutputs(func(out cid.Cid) error { return queue(dht.AncestryKey(out)) })
+				err = n.Store.DeepOutputs(func(out cid.Cid) error { return queue(dht.AncestryKey(out)) })
 			}
 			if err != nil && ctx.Err() == nil {
 				n.log.Warn("reprovide failed", "err", err)
@@ -460,8 +461,8 @@ func (n *Node) gcLoop(ctx context.Context) {
 // below them, the replicas it holds as one of the k closest peers and
 // pinned ancestries stay; the rest is retired (no longer announced) and
 // deleted a provider validity later. Restored records are announced again.
-func (n *Node) GC(ctx context.Context) (GCStats, error) {
-	return n.Store.GC(ctx, GCOptions{KeepLevels: n.cfg.keepLevels, Closest: n.Swarm.AmongClosest,
+func (n *Node) GC(ctx context.Context) (store.GCStats, error) {
+	return n.Store.GC(ctx, store.GCOptions{KeepLevels: n.cfg.keepLevels, Closest: n.Swarm.AmongClosest,
 		Grace: n.cfg.gcGrace, Restore: n.queueProvide})
 }
 
@@ -486,11 +487,11 @@ func (p publisher) Publish(ctx context.Context, rec *lineage.Record, blk lineage
 }
 
 // storeSource serves the store over the fetch protocol.
-type storeSource struct{ st *Store }
+type storeSource struct{ st *store.Store }
 
 func (s storeSource) Block(c cid.Cid) ([]byte, bool, error) {
 	data, err := s.st.Get(c)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {

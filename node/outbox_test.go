@@ -1,7 +1,8 @@
 package node
 
-// Outbox tests. They live in package node (not node_test) to write corrupt
-// entries straight into pebble and to drive Run's timer.
+// Outbox loop tests. They live in package node (not node_test) to drive
+// Run's timer and to take one round at a time. The entries are the store's
+// (package store tests their encoding, due list and marks).
 //
 // The Publisher here is a fake (obPublisher): the real one puts records into
 // the libp2p DHT of package dht, which these tests do not start. What is
@@ -9,20 +10,20 @@ package node
 // the publisher, when, how often, and what is recorded of the outcome.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
 	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/ipfs/go-cid"
 )
@@ -31,11 +32,11 @@ import (
 // timing it out.
 const obWait = 20 * time.Second
 
-func obOpen(t *testing.T, home string) *Store {
+func obOpen(t *testing.T, home string) *store.Store {
 	t.Helper()
-	st, err := OpenStore(home)
+	st, err := store.Open(home)
 	if err != nil {
-		t.Fatalf("OpenStore(%s) = %v", home, err)
+		t.Fatalf("store.Open(%s) = %v", home, err)
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
@@ -56,7 +57,7 @@ func obBlock(t *testing.T, out string) lineage.Block {
 }
 
 // obPut stores n own records and returns their blocks.
-func obPut(t *testing.T, st *Store, n int) []lineage.Block {
+func obPut(t *testing.T, st *store.Store, n int) []lineage.Block {
 	t.Helper()
 	blocks := make([]lineage.Block, n)
 	for i := range blocks {
@@ -68,7 +69,7 @@ func obPut(t *testing.T, st *Store, n int) []lineage.Block {
 	return blocks
 }
 
-func obEntry(t *testing.T, st *Store, c cid.Cid) OutboxEntry {
+func obEntry(t *testing.T, st *store.Store, c cid.Cid) store.OutboxEntry {
 	t.Helper()
 	e, ok, err := st.OutboxEntry(c)
 	if err != nil || !ok {
@@ -158,154 +159,58 @@ func obRun(t *testing.T, o *Outbox) (stop func()) {
 	return stop
 }
 
-func TestOutboxEntryEncoding(t *testing.T) {
-	w, err := decodeOutboxWire(newOutboxEntry())
+// obBackoff is the outbox's schedule before jitter, as ARCHITECTURE.md
+// states it (store's tests hold the store to it): 1s after the first
+// failure, doubling up to obBackoffMax.
+func obBackoff(attempts int) time.Duration {
+	return min(time.Second<<(attempts-1), obBackoffMax)
+}
+
+const obBackoffMax = 5 * time.Minute
+
+// obCorrupt writes v as record c's outbox entry straight into pebble, in
+// the closed store of home: what a damaged disk would leave. It knows the
+// store's layout (x + record CID, see package store) for this one purpose.
+func obCorrupt(t *testing.T, home string, c cid.Cid, v []byte) {
+	t.Helper()
+	db, err := pebble.Open(filepath.Join(home, store.DirName), &pebble.Options{Logger: obPebbleQuiet{}})
 	if err != nil {
-		t.Fatalf("newOutboxEntry does not decode: %v", err)
+		t.Fatal(err)
 	}
-	if w != (outboxWire{}) {
-		t.Errorf("new entry = %+v, want pending, 0 attempts, due at once", w)
+	if err := db.Set(append([]byte{'x'}, c.Bytes()...), v, pebble.Sync); err != nil {
+		t.Fatal(err)
 	}
-	full := outboxWire{State: 1, Attempts: 3, NextTry: 1_750_000_000_123, LastError: "no peers", PublishedAt: 1_750_000_000, Replicas: 20}
-	b, err := encodeOutboxEntry(full)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type obPebbleQuiet struct{}
+
+func (obPebbleQuiet) Infof(string, ...any)           {}
+func (obPebbleQuiet) Errorf(string, ...any)          {}
+func (obPebbleQuiet) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
+
+// obSigned signs a record of test key key whose output is the content
+// out, made from the contents inputs.
+func obSigned(t *testing.T, key byte, out string, inputs ...string) lineage.Block {
+	t.Helper()
+	hash := func(s string) cid.Cid {
+		c, err := lineage.HashReader(strings.NewReader(s), lineage.DefaultHash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	r := &lineage.Record{Output: hash(out), Time: 1}
+	for _, in := range inputs {
+		r.Inputs = append(r.Inputs, hash(in))
+	}
+	b, err := r.Sign(testkeys.Key(key))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := decodeOutboxWire(b); err != nil || got != full {
-		t.Errorf("round trip = %+v, %v; want %+v", got, err, full)
-	}
-	if len(b) > 64 {
-		t.Errorf("entry of %d bytes, want a small one", len(b))
-	}
-	for s, want := range map[OutboxState]string{OutboxPending: "pending", OutboxPublished: "published", 9: "OutboxState(9)"} {
-		if s.String() != want {
-			t.Errorf("OutboxState(%d).String() = %q, want %q", s, s.String(), want)
-		}
-	}
-}
-
-func TestOutboxBackoffSchedule(t *testing.T) {
-	for _, tc := range []struct {
-		attempts int
-		want     time.Duration
-	}{
-		{0, time.Second}, {1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second},
-		{9, 256 * time.Second}, {10, 5 * time.Minute}, {64, 5 * time.Minute}, {1 << 30, 5 * time.Minute},
-	} {
-		if got := outboxBackoff(tc.attempts); got != tc.want {
-			t.Errorf("outboxBackoff(%d) = %v, want %v", tc.attempts, got, tc.want)
-		}
-	}
-	for _, tc := range []struct {
-		r    float64
-		want time.Duration
-	}{{0, 8 * time.Second}, {0.5, 10 * time.Second}, {0.999999, 12 * time.Second}} {
-		if got := outboxJitterOf(10*time.Second, tc.r); got.Round(time.Millisecond) != tc.want {
-			t.Errorf("outboxJitterOf(10s, %v) = %v, want %v", tc.r, got, tc.want)
-		}
-	}
-}
-
-func TestOutboxErrorText(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		in   string
-	}{
-		{"short", "no peers"},
-		{"long ascii", strings.Repeat("x", 1000)},
-		{"long multibyte", strings.Repeat("é", 200)}, // 400 bytes, 2 per rune
-		{"invalid utf8", "bad \xff\xfe bytes"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := outboxErrorText(errors.New(tc.in))
-			if len(got) > MaxOutboxError || !utf8.ValidString(got) {
-				t.Errorf("outboxErrorText = %d bytes, valid UTF-8 %v; want <= %d, valid", len(got), utf8.ValidString(got), MaxOutboxError)
-			}
-			if len(tc.in) <= MaxOutboxError && utf8.ValidString(tc.in) && got != tc.in {
-				t.Errorf("outboxErrorText(%q) = %q, want it unchanged", tc.in, got)
-			}
-		})
-	}
-}
-
-func TestPutQueuesOwnRecordsOnly(t *testing.T) {
-	st := obOpen(t, t.TempDir())
-	own := obPut(t, st, 2)
-	for _, b := range own {
-		e := obEntry(t, st, b.CID)
-		if e.State != OutboxPending || e.Attempts != 0 || !e.NextTry.IsZero() || !e.Due(time.Now()) {
-			t.Errorf("entry of %s = %+v, want pending and due at once", b.CID, e)
-		}
-	}
-	due, err := st.DueOutbox(time.Now(), 0)
-	if err != nil || len(due) != 2 {
-		t.Fatalf("DueOutbox = %d entries, %v; want 2", len(due), err)
-	}
-	if wake, ok, err := st.NextOutboxWake(); err != nil || !ok || !wake.IsZero() {
-		t.Errorf("NextOutboxWake = %v, %v, %v; want due at once", wake, ok, err)
-	}
-
-	cached := obBlock(t, "someone else's")
-	if n, err := st.PutCached([]lineage.Block{cached}); err != nil || n != 1 {
-		t.Fatalf("PutCached = %d, %v", n, err)
-	}
-	if _, ok, err := st.OutboxEntry(cached.CID); err != nil || ok {
-		t.Errorf("OutboxEntry(cached) = %v, %v; want no entry", ok, err)
-	}
-	if p, d, err := st.OutboxCounts(); err != nil || p != 2 || d != 0 {
-		t.Errorf("OutboxCounts = %d, %d, %v; want 2 pending, 0 published", p, d, err)
-	}
-}
-
-func TestDueOutboxOrderAndLimit(t *testing.T) {
-	st := obOpen(t, t.TempDir())
-	blocks := obPut(t, st, 3)
-	now := time.UnixMilli(1_750_000_000_000)
-	late, early := blocks[0].CID, blocks[1].CID
-	if err := st.MarkFailed(late, errors.New("x"), now); err != nil { // due in ~4s
-		t.Fatal(err)
-	}
-	if err := st.MarkFailed(late, errors.New("x"), now); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.MarkFailed(late, errors.New("x"), now); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.MarkFailed(early, errors.New("x"), now); err != nil { // due in ~1s
-		t.Fatal(err)
-	}
-	if err := st.MarkPublished(blocks[2].CID, now, 1); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name  string
-		at    time.Time
-		limit int
-		want  []cid.Cid
-	}{
-		{"none due yet", now, 0, nil},
-		{"early due", now.Add(1500 * time.Millisecond), 0, []cid.Cid{early}},
-		{"both due, earliest first", now.Add(time.Minute), 0, []cid.Cid{early, late}},
-		{"limit keeps the earliest", now.Add(time.Minute), 1, []cid.Cid{early}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			due, err := st.DueOutbox(tc.at, tc.limit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []cid.Cid
-			for _, e := range due {
-				got = append(got, e.Record)
-			}
-			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Errorf("DueOutbox = %v, want %v", got, tc.want)
-			}
-		})
-	}
-	wake, ok, err := st.NextOutboxWake()
-	if e := obEntry(t, st, early); err != nil || !ok || !wake.Equal(e.NextTry) {
-		t.Errorf("NextOutboxWake = %v, %v, %v; want %v (the earliest)", wake, ok, err, e.NextTry)
-	}
+	return b
 }
 
 // A failing publish is retried after 1s, 2s, 4s … (±20%), capped at 5
@@ -337,17 +242,17 @@ func TestOutboxRetriesWithBackoff(t *testing.T) {
 			t.Fatalf("attempt %d published %s, want %s", i, got, rec.CID)
 		}
 		tm := obRecv(t, timers, fmt.Sprintf("timer after attempt %d", i))
-		base := outboxBackoff(i)
+		base := obBackoff(i)
 		lo, hi := base*8/10-time.Millisecond, base*12/10+time.Millisecond
 		if tm.d < lo || tm.d > hi {
 			t.Errorf("after attempt %d Run sleeps %v, want %v ±20%%", i, tm.d, base)
 		}
-		if base < outboxBackoffMax && tm.d <= prev {
+		if base < obBackoffMax && tm.d <= prev {
 			t.Errorf("after attempt %d Run sleeps %v, not longer than %v before", i, tm.d, prev)
 		}
 		prev = tm.d
 		e := obEntry(t, st, rec.CID)
-		if e.State != OutboxPending || e.Attempts != i || e.LastError != fmt.Sprintf("no peers (try %d)", i) {
+		if e.State != store.OutboxPending || e.Attempts != i || e.LastError != fmt.Sprintf("no peers (try %d)", i) {
 			t.Errorf("entry after attempt %d = %+v", i, e)
 		}
 		if want := clock.Now().Add(tm.d); !e.NextTry.Equal(want) {
@@ -372,7 +277,7 @@ func TestOutboxRetriesWithBackoff(t *testing.T) {
 	obRecv(t, calls, "the successful attempt")
 	stop() // the success is recorded before Run returns
 	e := obEntry(t, st, rec.CID)
-	if e.State != OutboxPublished || e.Replicas != 3 || !e.PublishedAt.Equal(clock.Now().Truncate(time.Second)) || e.LastError != "" {
+	if e.State != store.OutboxPublished || e.Replicas != 3 || !e.PublishedAt.Equal(clock.Now().Truncate(time.Second)) || e.LastError != "" {
 		t.Errorf("entry after success = %+v, want published at %v with 3 replicas", e, clock.Now())
 	}
 	if p, d, err := st.OutboxCounts(); err != nil || p != 0 || d != 1 {
@@ -417,7 +322,7 @@ func TestOutboxPublishesOnNotify(t *testing.T) {
 	stop()
 	for _, b := range blocks {
 		e := obEntry(t, st, b.CID)
-		if e.State != OutboxPublished || e.Replicas != 7 || e.PublishedAt.IsZero() {
+		if e.State != store.OutboxPublished || e.Replicas != 7 || e.PublishedAt.IsZero() {
 			t.Errorf("entry of %s = %+v, want published with 7 replicas", b.CID, e)
 		}
 	}
@@ -476,7 +381,7 @@ func TestOutboxAttemptTimeout(t *testing.T) {
 	obRun(t, NewOutbox(st, pub, WithOutboxTimeout(time.Millisecond), WithOutboxClock(clock.Now), withOutboxTimer(timers.newTimer), obQuiet))
 	obRecv(t, timers, "timer after the timed-out attempt")
 	e := obEntry(t, st, rec.CID)
-	if e.State != OutboxPending || e.Attempts != 1 || !strings.Contains(e.LastError, context.DeadlineExceeded.Error()) {
+	if e.State != store.OutboxPending || e.Attempts != 1 || !strings.Contains(e.LastError, context.DeadlineExceeded.Error()) {
 		t.Errorf("entry = %+v, want 1 failed attempt ending in %v", e, context.DeadlineExceeded)
 	}
 }
@@ -519,7 +424,7 @@ func TestOutboxRunStopsOnCancel(t *testing.T) {
 			}
 			// An attempt cut short by shutdown is no failed attempt.
 			for _, b := range blocks {
-				if e := obEntry(t, st, b.CID); e.State != OutboxPending || e.Attempts != 0 || e.LastError != "" || !e.NextTry.IsZero() {
+				if e := obEntry(t, st, b.CID); e.State != store.OutboxPending || e.Attempts != 0 || e.LastError != "" || !e.NextTry.IsZero() {
 					t.Errorf("entry after shutdown = %+v, want untouched", e)
 				}
 			}
@@ -531,7 +436,7 @@ func TestOutboxRunStopsOnCancel(t *testing.T) {
 // store publishes what is still pending.
 func TestOutboxSurvivesRestart(t *testing.T) {
 	home := t.TempDir()
-	st, err := OpenStore(home)
+	st, err := store.Open(home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +449,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	if err := st.MarkFailed(failed, errors.New("dial backoff"), at); err != nil {
 		t.Fatal(err)
 	}
-	want := map[cid.Cid]OutboxEntry{}
+	want := map[cid.Cid]store.OutboxEntry{}
 	for _, b := range blocks {
 		want[b.CID] = obEntry(t, st, b.CID)
 	}
@@ -561,7 +466,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	if e := want[failed]; e.Attempts != 1 || e.LastError != "dial backoff" || e.Due(at) {
 		t.Errorf("failed entry = %+v, want 1 attempt, not due at once", e)
 	}
-	if e := want[pubd]; e.State != OutboxPublished || e.Replicas != 5 || !e.PublishedAt.Equal(at) {
+	if e := want[pubd]; e.State != store.OutboxPublished || e.Replicas != 5 || !e.PublishedAt.Equal(at) {
 		t.Errorf("published entry = %+v", e)
 	}
 
@@ -598,76 +503,17 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	}
 }
 
-func TestOutboxCorruptEntry(t *testing.T) {
-	tooLongErr, err := encodeOutboxEntry(outboxWire{LastError: strings.Repeat("e", MaxOutboxError+1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name string
-		v    []byte
-	}{
-		{"empty", nil},
-		{"not cbor", []byte{0xff, 0x00}},
-		{"null", []byte{0xf6}},
-		{"array", []byte{0x80}},
-		{"unknown field", []byte{0xa1, 0x09, 0x01}},
-		{"string key", []byte{0xa1, 0x61, '1', 0x01}},
-		{"unknown state", []byte{0xa1, 0x01, 0x07}},
-		{"negative next try", []byte{0xa1, 0x03, 0x20}},
-		{"negative attempts", []byte{0xa1, 0x02, 0x20}},
-		{"error too long", tooLongErr},
-		{"invalid utf8", []byte{0xa1, 0x04, 0x61, 0xff}},
-		{"trailing bytes", append(newOutboxEntry(), 0x00)},
-		{"indefinite map", []byte{0xbf, 0xff}},
-		{"duplicate key", []byte{0xa2, 0x01, 0x00, 0x01, 0x00}},
-		{"tag", []byte{0xa1, 0x03, 0xc1, 0x01}},
-		{"oversized", append([]byte{0xa1, 0x04, 0x79, 0x02, 0x00}, bytes.Repeat([]byte{'e'}, 512)...)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			st := obOpen(t, t.TempDir())
-			c := obPut(t, st, 1)[0].CID
-			if err := st.db.Set(outboxKey(c), tc.v, pebble.Sync); err != nil {
-				t.Fatal(err)
-			}
-			checks := map[string]func() error{
-				"OutboxEntry":    func() error { _, _, err := st.OutboxEntry(c); return err },
-				"DueOutbox":      func() error { _, err := st.DueOutbox(time.Now(), 0); return err },
-				"NextOutboxWake": func() error { _, _, err := st.NextOutboxWake(); return err },
-				"OutboxCounts":   func() error { _, _, err := st.OutboxCounts(); return err },
-				"MarkPublished":  func() error { return st.MarkPublished(c, time.Now(), 1) },
-				"MarkFailed":     func() error { return st.MarkFailed(c, errors.New("x"), time.Now()) },
-			}
-			for name, f := range checks {
-				if err := f(); err == nil || !strings.Contains(err.Error(), c.String()) {
-					t.Errorf("%s = %v, want an error naming %s", name, err, c)
-				}
-			}
-			// The bytes were left alone for whoever looks into it.
-			if v, closer, err := st.db.Get(outboxKey(c)); err != nil || !bytes.Equal(v, tc.v) {
-				t.Errorf("corrupt entry was rewritten: %x, %v", v, err)
-			} else {
-				closer.Close()
-			}
-			// RequeueAll replaces it with a fresh pending entry.
-			if err := st.RequeueAll(); err != nil {
-				t.Fatal(err)
-			}
-			if e := obEntry(t, st, c); !e.Due(time.Now()) || e.Attempts != 0 {
-				t.Errorf("after RequeueAll entry = %+v, want pending and due", e)
-			}
-		})
-	}
-}
-
 // Run does not stop or spin on a corrupt entry: it logs, pauses, and
 // carries on once the entry is repaired.
 func TestOutboxRunPausesOnStoreError(t *testing.T) {
-	st := obOpen(t, t.TempDir())
+	home := t.TempDir()
+	st := obOpen(t, home)
 	c := obPut(t, st, 1)[0].CID
-	if err := st.db.Set(outboxKey(c), []byte{0xf6}, pebble.Sync); err != nil {
+	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
+	obCorrupt(t, home, c, []byte{0xf6}) // CBOR null: no entry
+	st = obOpen(t, home)
 	timers := make(obTimers, 8)
 	calls := make(chan cid.Cid, 1)
 	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) (int, error) {
@@ -689,5 +535,71 @@ func TestOutboxRunPausesOnStoreError(t *testing.T) {
 	tm.fire <- time.Now()
 	if got := obRecv(t, calls, "publish after repair"); got != c {
 		t.Errorf("published %s, want %s", got, c)
+	}
+}
+
+// TestOutboxDropsForeignEntries: a store written before imports were told
+// apart holds outbox entries for records signed by other keys. Once the
+// owner is known, the outbox drops them (all, in one sweep, from the
+// first it meets) and marks their records imported; it publishes only
+// the owner's records.
+func TestOutboxDropsForeignEntries(t *testing.T) {
+	st := obOpen(t, t.TempDir())
+	own := obSigned(t, 1, "own", "own-src")
+	var foreign []lineage.Block
+	for _, out := range []string{"a", "b", "c"} {
+		foreign = append(foreign, obSigned(t, 2, "theirs-"+out, "their-src"))
+	}
+	if _, err := st.Put(append([]lineage.Block{own}, foreign...), nil); err != nil { // no owner yet: all own
+		t.Fatal(err)
+	}
+	if p, _, err := st.OutboxCounts(); err != nil || p != 4 {
+		t.Fatalf("OutboxCounts of the old store = %d, %v; want 4 pending", p, err)
+	}
+	// One foreign entry was even published by the old node.
+	if err := st.MarkPublished(foreign[2].CID, time.Now(), 1); err != nil {
+		t.Fatal(err)
+	}
+
+	st.SetOwner(testkeys.Key(1).ID())
+	if s, err := LocalStatus(st, foreign[0].CID); err != nil || s.Origin != "imported" || s.Own {
+		t.Errorf("LocalStatus(foreign, old store) = %+v, %v; want imported, not own", s, err)
+	}
+	var published []cid.Cid
+	pub := obPublisher(func(_ context.Context, _ *lineage.Record, blk lineage.Block) (int, error) {
+		published = append(published, blk.CID)
+		return 1, nil
+	})
+	o := NewOutbox(st, pub, WithOutboxBatch(1), WithOutboxConcurrency(1), obQuiet)
+	ctx, cancel := context.WithTimeout(t.Context(), obWait)
+	defer cancel()
+	for i := 0; ; i++ {
+		if i == 10 {
+			t.Fatal("outbox rounds never went idle")
+		}
+		wait, err := o.round(ctx)
+		if err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		if wait < 0 {
+			break
+		}
+	}
+	if len(published) != 1 || !published[0].Equals(own.CID) {
+		t.Errorf("published %v, want only the own record %s", published, own.CID)
+	}
+	if p, d, err := st.OutboxCounts(); err != nil || p != 0 || d != 1 {
+		t.Errorf("OutboxCounts after the rounds = %d, %d, %v; want 0 pending, 1 published", p, d, err)
+	}
+	for _, b := range foreign {
+		if _, ok, err := st.OutboxEntry(b.CID); err != nil || ok {
+			t.Errorf("OutboxEntry(foreign %s) = %v, %v; want no entry", b.CID, ok, err)
+		}
+		if o, ok, err := st.OriginOf(b.CID); err != nil || !ok || o != store.OriginImported {
+			t.Errorf("origin of foreign %s = %c, %v, %v; want imported", b.CID, o, ok, err)
+		}
+	}
+	if n, err := st.AcquirePending(); err != nil || n != 1 {
+		t.Errorf("AcquirePending = %d, %v; want 1 (the own record only)", n, err)
 	}
 }

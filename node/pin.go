@@ -4,12 +4,13 @@ import (
 	"context"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 )
 
 // Pin fetches the whole ancestry of output through the swarm, keeps it
 // from GC, and provides every output in it so this node serves it too.
-func (n *Node) Pin(ctx context.Context, output cid.Cid) (PinInfo, error) {
+func (n *Node) Pin(ctx context.Context, output cid.Cid) (store.PinInfo, error) {
 	info, err := n.Store.Pin(ctx, output, n.Resolver())
 	if err != nil {
 		return info, err

@@ -171,7 +171,7 @@ func (n *Node) countFetch(p peer.ID, resp *dht.Response, err error) (good []line
 // cacheFetched stores verified records fetched from peers and announces
 // their outputs: this node can hand them out now.
 func (n *Node) cacheFetched(blocks []lineage.Block, recs []*lineage.Record) error {
-	added, err := n.Store.putOpened(blocks, recs, nil, OriginCached)
+	added, err := n.Store.PutCachedOpened(blocks, recs)
 	if err != nil || added == 0 {
 		return err
 	}

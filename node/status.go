@@ -2,12 +2,10 @@ package node
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/dht"
-	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 )
 
@@ -39,58 +37,26 @@ func (n *Node) Status(ctx context.Context, c cid.Cid) (APIStatus, error) {
 	return st, nil
 }
 
-// LocalStatus is the part of Status the store alone can tell: whether the
-// store holds record c, why (its origin), who signed it (its executor),
-// whether it is the node's own, and its outbox entry if it has one. A
-// record signed by another key is never reported own, even one an older
-// store took as own (its outbox drops it when it falls due).
-func LocalStatus(s *Store, c cid.Cid) (APIStatus, error) {
+// LocalStatus is the part of Status the store alone can tell (see
+// store.Store.RecordStatus), as the local API says it: whether the store
+// holds record c, why (its origin), who signed it (its executor), whether
+// it is the node's own, and its outbox entry if it has one. A record
+// signed by another key is never reported own, even one an older store
+// took as own (its outbox drops it when it falls due).
+func LocalStatus(s *store.Store, c cid.Cid) (APIStatus, error) {
 	st := APIStatus{Record: c.String()}
-	data, err := s.Get(c)
-	if errors.Is(err, ErrNotFound) {
-		return st, nil
-	}
-	if err != nil {
+	rs, ok, err := s.RecordStatus(c)
+	if err != nil || !ok {
 		return st, err
-	}
-	origin, ok, err := s.OriginOf(c)
-	if err != nil {
-		return st, err
-	}
-	if !ok {
-		origin = OriginOwn // stored before origins were recorded
 	}
 	st.Local = true
-	rec, err := lineage.Decode(data)
-	if err != nil {
-		return st, fmt.Errorf("stored record %s: %w", c, err)
-	}
-	st.Executor = rec.Executor.Peer.String()
-	if origin == OriginOwn && !s.signedByOwner(rec) {
-		origin = OriginImported
-	}
-	st.Own = origin == OriginOwn
-	st.Origin = originNames[origin]
-	if st.Origin == "" {
-		st.Origin = fmt.Sprintf("unknown (%q)", byte(origin))
-	}
-	e, ok, err := s.OutboxEntry(c)
-	if err != nil {
-		return st, err
-	}
-	if ok {
-		st.Outbox = e.State.String()
-		st.Attempts = e.Attempts
-		st.LastError = e.LastError
+	st.Executor = rs.Executor.String()
+	st.Own = rs.Origin == store.OriginOwn
+	st.Origin = rs.Origin.String()
+	if rs.HasOutbox {
+		st.Outbox = rs.Outbox.State.String()
+		st.Attempts = rs.Outbox.Attempts
+		st.LastError = rs.Outbox.LastError
 	}
 	return st, nil
-}
-
-// originNames are the origins as the local API and `bonsai status` name
-// them.
-var originNames = map[Origin]string{
-	OriginOwn:      "own",
-	OriginImported: "imported",
-	OriginCached:   "cached",
-	OriginReplica:  "replica",
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 )
 
 // TestWatch: a daemon watching a directory records a file that a process
@@ -21,7 +22,7 @@ func TestWatch(t *testing.T) {
 		t.Skip("watching needs root (CAP_BPF, CAP_PERFMON): skipped as uid", os.Geteuid())
 	}
 	home, dir := t.TempDir(), t.TempDir()
-	if _, _, err := node.Init(home); err != nil {
+	if _, _, err := store.Init(home); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -8,7 +8,7 @@ out=.bench/go-bench.txt
 COUNT=${COUNT:-3}
 
 echo "# go benchmarks (count=$COUNT), raw output in $out"
-go test -run '^$' -bench . -benchmem -count "$COUNT" ./lineage ./node | tee "$out" | grep -E '^(Benchmark|ok|FAIL)'
+go test -run '^$' -bench . -benchmem -count "$COUNT" ./lineage ./node/store | tee "$out" | grep -E '^(Benchmark|ok|FAIL)'
 
 # Median of a metric column for benchmarks whose name matches $1.
 median() {

@@ -12,6 +12,7 @@ import (
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/bonsai-lineage/bonsai/testnet"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -46,7 +47,7 @@ func TestSwarmKey(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			home := filepath.Join(t.TempDir(), "outsider")
-			if _, _, err := node.Init(home); err != nil {
+			if _, _, err := store.Init(home); err != nil {
 				t.Fatal(err)
 			}
 			opts := append([]node.Option{
@@ -161,11 +162,11 @@ func TestRestartPublishes(t *testing.T) {
 	// Offline: a home of its own, no daemon; `bonsai record` writes to the
 	// store directly.
 	home := filepath.Join(t.TempDir(), "laptop")
-	key, _, err := node.Init(home)
+	key, _, err := store.Init(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := node.OpenStore(home)
+	st, err := store.Open(home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,8 +174,8 @@ func TestRestartPublishes(t *testing.T) {
 	if err := os.WriteFile(out, []byte("written on a plane\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rec := &node.Recorder{Store: st, Key: key}
-	outs, err := rec.Record(node.Run{Outputs: []string{out}})
+	rec := &store.Recorder{Store: st, Key: key}
+	outs, err := rec.Record(store.Run{Outputs: []string{out}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestRestartPublishes(t *testing.T) {
 	if err != nil || !res.Verified {
 		t.Fatalf("Check from another node after restart = %+v, %v; want verified", res, err)
 	}
-	if e, ok, err := n.Store.OutboxEntry(outs[0].Record); err != nil || !ok || e.State != node.OutboxPublished {
+	if e, ok, err := n.Store.OutboxEntry(outs[0].Record); err != nil || !ok || e.State != store.OutboxPublished {
 		t.Errorf("outbox entry = %+v, %v, %v; want published", e, ok, err)
 	}
 }
@@ -236,7 +237,7 @@ func TestPinOffline(t *testing.T) {
 		}
 	}
 	a := s.Nodes[auditor]
-	if n, err := a.Store.GC(ctx, node.GCOptions{}); err != nil || n.Removed != 0 {
+	if n, err := a.Store.GC(ctx, store.GCOptions{}); err != nil || n.Removed != 0 {
 		t.Errorf("GC after pin removed %d records (%v), want 0", n.Removed, err)
 	}
 	res, err := lineage.Check(ctx, target, a.Resolver(), lineage.Options{})
@@ -253,7 +254,7 @@ func TestAllowlist(t *testing.T) {
 	dir := t.TempDir()
 	var ids []peer.ID
 	for i := 0; i < 3; i++ {
-		k, _, err := node.Init(testnet.Home(dir, i))
+		k, _, err := store.Init(testnet.Home(dir, i))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -39,7 +40,7 @@ type Swarm struct {
 func (s *Swarm) start(ctx context.Context) (*node.Node, error) {
 	i := len(s.Nodes)
 	home := Home(s.Dir, i)
-	if _, _, err := node.Init(home); err != nil {
+	if _, _, err := store.Init(home); err != nil {
 		return nil, err
 	}
 	opts := []node.Option{

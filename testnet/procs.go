@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 )
 
 // StateFile records a process testnet in its directory.
@@ -57,7 +58,7 @@ func Up(ctx context.Context, o UpOptions) (*ProcNet, error) {
 	net := &ProcNet{Dir: o.Dir}
 	for i := 0; i < o.Nodes; i++ {
 		home := Home(o.Dir, i)
-		key, _, err := node.Init(home)
+		key, _, err := store.Init(home)
 		if err != nil {
 			net.Down(ctx)
 			return nil, err

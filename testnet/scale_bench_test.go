@@ -13,6 +13,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/bonsai-lineage/bonsai/testnet"
 	"github.com/ipfs/go-cid"
 )
@@ -99,7 +100,7 @@ func benchScale(b *testing.B, nodes int, gc bool) {
 	if gc {
 		// Deleted at once, announcements still out: the worst case.
 		for _, n := range s.Nodes {
-			st, err := n.Store.GC(ctx, node.GCOptions{KeepLevels: node.DefaultKeepLevels, Closest: n.Swarm.AmongClosest})
+			st, err := n.Store.GC(ctx, store.GCOptions{KeepLevels: node.DefaultKeepLevels, Closest: n.Swarm.AmongClosest})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/bonsai-lineage/bonsai/testnet"
 )
 
@@ -81,7 +82,7 @@ func TestSwarmGCKeepsEveryRecord(t *testing.T) {
 	s, d := scaleSwarm(t, ctx)
 	removed := 0
 	for i, n := range s.Nodes {
-		st, err := n.Store.GC(ctx, node.GCOptions{KeepLevels: node.DefaultKeepLevels, Closest: n.Swarm.AmongClosest})
+		st, err := n.Store.GC(ctx, store.GCOptions{KeepLevels: node.DefaultKeepLevels, Closest: n.Swarm.AmongClosest})
 		if err != nil {
 			t.Fatalf("node %d: GC = %v", i+1, err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/bonsai-lineage/bonsai/testnet"
 	"github.com/ipfs/go-cid"
 )
@@ -52,7 +53,7 @@ func chain(t *testing.T, ctx context.Context, s *testnet.Swarm, producers []int)
 		if err != nil {
 			t.Fatal(err)
 		}
-		outs, err := rec.Record(node.Run{Inputs: in, Outputs: []string{out}})
+		outs, err := rec.Record(store.Run{Inputs: in, Outputs: []string{out}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package node
+package store
 
 // Pins: a pin keeps a file's whole ancestry in the local store, so the node
 // verifies it (and serves it) with no peer online. Pinning fetches the

@@ -1,4 +1,4 @@
-package node_test
+package store_test
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"github.com/bonsai-lineage/bonsai/bpf"
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
 	"github.com/bonsai-lineage/bonsai/lineage"
-	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 )
 
 // TestRecordObservedTooManyInputs: an output made from more files than a
@@ -30,7 +30,7 @@ func TestRecordObservedTooManyInputs(t *testing.T) {
 	if err := os.WriteFile(out, []byte("all of them"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rec := &node.Recorder{Store: st, Key: testkeys.Key(1)}
+	rec := &store.Recorder{Store: st, Key: testkeys.Key(1)}
 	outs, err := rec.RecordObserved([]bpf.Observed{{Path: out, Inputs: ins}})
 	if err != nil || len(outs) != 1 {
 		t.Fatalf("RecordObserved = %v, %v", outs, err)

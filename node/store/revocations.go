@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"errors"
@@ -29,7 +29,7 @@ func (s *Store) PutRevocation(b lineage.Block) (*lineage.Revocation, bool, error
 	if err := s.db.Set(k, b.Data, pebble.Sync); err != nil {
 		return nil, false, fmt.Errorf("store revocation %s: %w", b.CID, err)
 	}
-	s.bump()
+	s.Bump()
 	return v, true, nil
 }
 

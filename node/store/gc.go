@@ -1,4 +1,4 @@
-package node
+package store
 
 // Bonsai pruning: a node keeps its own records plus λ levels of their
 // ancestry, the records its user imported, the records it holds as one of

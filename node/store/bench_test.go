@@ -1,4 +1,4 @@
-package node_test
+package store_test
 
 import (
 	"context"
@@ -12,14 +12,14 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
 	"github.com/bonsai-lineage/bonsai/lineage"
-	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // chain stores a chain of depth records ending at the returned output:
 // out_d <- out_{d-1} <- ... <- out_1 <- source.
-func chain(b *testing.B, st *node.Store, name string, depth int) cid.Cid {
+func chain(b *testing.B, st *store.Store, name string, depth int) cid.Cid {
 	b.Helper()
 	prev := mustHash(name + "-source")
 	var blocks []lineage.Block
@@ -39,8 +39,8 @@ func chain(b *testing.B, st *node.Store, name string, depth int) cid.Cid {
 	return prev
 }
 
-func benchStore(b *testing.B) *node.Store {
-	st, err := node.OpenStore(b.TempDir())
+func benchStore(b *testing.B) *store.Store {
+	st, err := store.Open(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,14 +62,14 @@ func BenchmarkRecordOutput(b *testing.B) {
 				if err := os.WriteFile(out, make([]byte, size), 0o644); err != nil {
 					b.Fatal(err)
 				}
-				rec := &node.Recorder{Store: st, Key: testkeys.Key(1)}
+				rec := &store.Recorder{Store: st, Key: testkeys.Key(1)}
 				i := 0
 				b.SetBytes(int64(size))
 				for b.Loop() {
 					i++
 					// A new uid each time makes a new record, so every
 					// iteration really writes.
-					run := node.Run{Inputs: map[string]cid.Cid{"/in": head}, Outputs: []string{out}, UID: uint32(i)}
+					run := store.Run{Inputs: map[string]cid.Cid{"/in": head}, Outputs: []string{out}, UID: uint32(i)}
 					if _, err := rec.Record(run); err != nil {
 						b.Fatal(err)
 					}

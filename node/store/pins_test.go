@@ -1,4 +1,4 @@
-package node_test
+package store_test
 
 import (
 	"context"
@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
-	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // testCtx is a context that ends with the test, or after a minute.
@@ -28,7 +27,7 @@ func testCtx(t *testing.T) context.Context {
 // name-0 <- name-1 <- ... <- name-(depth-1) <- name-depth (a source). Each
 // record also reads a source of its own. outs[i] is name-i; blocks[i] is
 // the record claiming it.
-func pinChain(t *testing.T, st *node.Store, name string, depth int) (outs []cid.Cid, blocks []lineage.Block) {
+func pinChain(t *testing.T, st *store.Store, name string, depth int) (outs []cid.Cid, blocks []lineage.Block) {
 	t.Helper()
 	for i := range depth {
 		out := fmt.Sprintf("%s-%d", name, i)
@@ -94,7 +93,7 @@ func (s *swarm) askedOf(out cid.Cid) int {
 	return s.asked[out]
 }
 
-func checkVerifies(t *testing.T, ctx context.Context, st *node.Store, target cid.Cid, records int) {
+func checkVerifies(t *testing.T, ctx context.Context, st *store.Store, target cid.Cid, records int) {
 	t.Helper()
 	res, err := lineage.Check(ctx, target, st, lineage.Options{})
 	if err != nil {
@@ -128,7 +127,7 @@ func TestPinFetchesAncestry(t *testing.T) {
 	}
 	for _, b := range blocks {
 		o, ok, err := local.OriginOf(b.CID)
-		if err != nil || !ok || o != node.OriginCached {
+		if err != nil || !ok || o != store.OriginCached {
 			t.Errorf("OriginOf(%s) = %c, %v, %v; want cached", b.CID, o, ok, err)
 		}
 	}
@@ -155,11 +154,11 @@ func TestPinSurvivesGCUntilUnpinned(t *testing.T) {
 		t.Fatalf("Pin = %v", err)
 	}
 
-	st, err := local.GC(ctx, node.GCOptions{KeepLevels: 0})
+	st, err := local.GC(ctx, store.GCOptions{KeepLevels: 0})
 	if err != nil {
 		t.Fatalf("GC = %v", err)
 	}
-	if st != (node.GCStats{Examined: 6, Kept: 6}) {
+	if st != (store.GCStats{Examined: 6, Kept: 6}) {
 		t.Errorf("GC(0) with a pin = %+v; want 6 examined, 6 kept", st)
 	}
 	checkVerifies(t, ctx, local, outs[0], 6)
@@ -167,13 +166,13 @@ func TestPinSurvivesGCUntilUnpinned(t *testing.T) {
 	if err := local.Unpin(outs[0]); err != nil {
 		t.Fatalf("Unpin = %v", err)
 	}
-	if err := local.Unpin(outs[0]); !errors.Is(err, node.ErrNotPinned) {
+	if err := local.Unpin(outs[0]); !errors.Is(err, store.ErrNotPinned) {
 		t.Errorf("Unpin(again) = %v; want ErrNotPinned", err)
 	}
 	if ok, err := local.IsPinned(outs[0]); err != nil || ok {
 		t.Errorf("IsPinned after Unpin = %v, %v; want false", ok, err)
 	}
-	st, err = local.GC(ctx, node.GCOptions{KeepLevels: 0})
+	st, err = local.GC(ctx, store.GCOptions{KeepLevels: 0})
 	if err != nil {
 		t.Fatalf("GC = %v", err)
 	}
@@ -290,7 +289,7 @@ func TestPinNoValidRecord(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t)
 			local := openStore(t, t.TempDir())
-			if _, err := local.Pin(ctx, tc.target, tc.res); !errors.Is(err, node.ErrNoValidRecord) {
+			if _, err := local.Pin(ctx, tc.target, tc.res); !errors.Is(err, store.ErrNoValidRecord) {
 				t.Errorf("Pin = %v; want ErrNoValidRecord", err)
 			}
 			if ok, err := local.IsPinned(tc.target); err != nil || ok {
@@ -329,7 +328,7 @@ func TestPinFailsWhenAncestorFails(t *testing.T) {
 				t.Errorf("Pins = %v, %v; want none", pins, err)
 			}
 			// What was cached is GC's: nothing protects it.
-			st, err := local.GC(ctx, node.GCOptions{KeepLevels: 0})
+			st, err := local.GC(ctx, store.GCOptions{KeepLevels: 0})
 			if err != nil || st.Kept != 0 {
 				t.Errorf("GC after a failed pin = %+v, %v; want nothing kept", st, err)
 			}
@@ -346,13 +345,13 @@ func TestPinBounds(t *testing.T) {
 	t.Run("record budget", func(t *testing.T) {
 		ctx := testCtx(t)
 		local := openStore(t, t.TempDir())
-		if _, err := local.Pin(ctx, outs[0], remote, node.PinMaxRecords(5)); !errors.Is(err, node.ErrPinTooLarge) {
+		if _, err := local.Pin(ctx, outs[0], remote, store.PinMaxRecords(5)); !errors.Is(err, store.ErrPinTooLarge) {
 			t.Errorf("Pin(max 5) = %v; want ErrPinTooLarge", err)
 		}
 		if ok, _ := local.IsPinned(outs[0]); ok {
 			t.Error("pinned beyond the budget")
 		}
-		if info, err := local.Pin(ctx, outs[0], remote, node.PinMaxRecords(6)); err != nil || info.Records != 6 {
+		if info, err := local.Pin(ctx, outs[0], remote, store.PinMaxRecords(6)); err != nil || info.Records != 6 {
 			t.Errorf("Pin(max 6) = %d records, %v; want 6", info.Records, err)
 		}
 	})
@@ -391,7 +390,7 @@ func TestPinsList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[cid.Cid]node.PinInfo{
+	want := map[cid.Cid]store.PinInfo{
 		aOuts[0]: {Output: aOuts[0], Roots: []cid.Cid{aBlocks[0].CID}, Records: 3, Bytes: sizeOf(aBlocks), PinnedAt: pa.PinnedAt},
 		bOuts[0]: {Output: bOuts[0], Roots: []cid.Cid{bBlocks[0].CID, b2.CID}, Records: 6, Bytes: sizeOf(bBlocks) + int64(len(b2.Data)), PinnedAt: pb.PinnedAt},
 	}
@@ -438,7 +437,7 @@ func TestGCDuringPin(t *testing.T) {
 	sw := &swarm{Resolver: remote, hold: outs[3], reached: make(chan struct{}), release: make(chan struct{})}
 
 	type result struct {
-		info node.PinInfo
+		info store.PinInfo
 		err  error
 	}
 	done := make(chan result, 1)
@@ -451,7 +450,7 @@ func TestGCDuringPin(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("pin never reached the held ancestor")
 	}
-	st, err := local.GC(ctx, node.GCOptions{KeepLevels: 0})
+	st, err := local.GC(ctx, store.GCOptions{KeepLevels: 0})
 	if err != nil {
 		t.Fatalf("GC = %v", err)
 	}
@@ -467,60 +466,5 @@ func TestGCDuringPin(t *testing.T) {
 		if ok, err := local.Has(b.CID); err != nil || !ok {
 			t.Errorf("record %s missing after pin", b.CID)
 		}
-	}
-}
-
-// TestDHTDatastorePersists: provider records a node stores for the swarm
-// live in its store (pebble) and survive its restart.
-func TestDHTDatastorePersists(t *testing.T) {
-	ctx := testCtx(t)
-	homeA, homeB := t.TempDir(), t.TempDir()
-	for _, h := range []string{homeA, homeB} {
-		if _, _, err := node.Init(h); err != nil {
-			t.Fatal(err)
-		}
-	}
-	opts := []node.Option{node.WithListen("/ip4/127.0.0.1/tcp/0"), node.WithoutAutoRefresh(), node.WithGCInterval(0), node.WithReprovideInterval(0)}
-	a, err := node.New(ctx, homeA, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := node.New(ctx, homeB, append(opts, node.WithBootstrap(peer.AddrInfo{ID: a.ID(), Addrs: a.Swarm.Host.Addrs()}))...)
-	if err != nil {
-		a.Close()
-		t.Fatal(err)
-	}
-	out := contentOf(t, "provided by b")
-	if err := b.Swarm.Provide(ctx, out); err != nil {
-		t.Fatalf("Provide = %v", err)
-	}
-	has := func(n *node.Node) bool {
-		ps, err := n.Swarm.DHT.ProviderStore().GetProviders(ctx, out.Hash())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return slices.ContainsFunc(ps, func(p peer.AddrInfo) bool { return p.ID == b.ID() })
-	}
-	// ADD_PROVIDER is sent without an answer: wait for a to store it.
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !has(a) {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatal("a never stored b's provider record")
-		}
-	}
-	b.Close()
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	a, err = node.New(ctx, homeA, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	if !has(a) {
-		t.Error("after a restart, a lost the provider record it held")
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package store
 
 // Internal tests: GC must handle records stored before metadata existed,
 // which only a test inside the package can fake.
@@ -26,7 +26,7 @@ func gcTestCtx(t *testing.T) context.Context {
 
 func gcTestStore(t *testing.T) *Store {
 	t.Helper()
-	st, err := OpenStore(t.TempDir())
+	st, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"fmt"
@@ -18,7 +18,7 @@ func Init(home string) (key *signer.Key, created bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	st, err := OpenStore(home)
+	st, err := Open(home)
 	if err != nil {
 		return nil, false, err
 	}

@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"bytes"
@@ -32,7 +32,7 @@ func (s *Store) PutPolicy(file string, yaml []byte) (*enforce.Policy, error) {
 	if err := s.db.Set(key(prefixPolicy, []byte(p.Metadata.Name)), yaml, pebble.Sync); err != nil {
 		return nil, fmt.Errorf("store policy %s: %w", p.Metadata.Name, err)
 	}
-	s.bump()
+	s.Bump()
 	return p, nil
 }
 
@@ -50,7 +50,7 @@ func (s *Store) DeletePolicy(name string) error {
 	if err := s.db.Delete(k, pebble.Sync); err != nil {
 		return fmt.Errorf("remove policy %s: %w", name, err)
 	}
-	s.bump()
+	s.Bump()
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"errors"
@@ -10,23 +10,23 @@ import (
 	"syscall"
 )
 
-// ErrStoreInUse means another process owns the store.
-var ErrStoreInUse = errors.New("store in use")
+// ErrInUse means another process owns the store.
+var ErrInUse = errors.New("store in use")
 
-// StoreInUseError names the process that holds the store.
-type StoreInUseError struct {
+// InUseError names the process that holds the store.
+type InUseError struct {
 	Path string
 	PID  int // 0 when the owner did not write its pid
 }
 
-func (e *StoreInUseError) Error() string {
+func (e *InUseError) Error() string {
 	if e.PID > 0 {
 		return fmt.Sprintf("store %s in use by pid %d", e.Path, e.PID)
 	}
 	return fmt.Sprintf("store %s in use by another process", e.Path)
 }
 
-func (e *StoreInUseError) Unwrap() error { return ErrStoreInUse }
+func (e *InUseError) Unwrap() error { return ErrInUse }
 
 // lockFile takes an exclusive, non-blocking flock on path and writes our
 // pid into it. A flock is per open file, so a second Open in the same
@@ -43,7 +43,7 @@ func lockFile(path, store string) (*os.File, error) {
 			b, _ := io.ReadAll(io.LimitReader(f, 32))
 			line, _, _ := strings.Cut(string(b), "\n")
 			pid, _ := strconv.Atoi(strings.TrimSpace(line))
-			return nil, &StoreInUseError{Path: store, PID: pid}
+			return nil, &InUseError{Path: store, PID: pid}
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

@@ -1,4 +1,4 @@
-package node_test
+package store_test
 
 import (
 	"bufio"
@@ -15,15 +15,15 @@ import (
 
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
 	"github.com/bonsai-lineage/bonsai/lineage"
-	"github.com/bonsai-lineage/bonsai/node"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 )
 
-func openStore(t *testing.T, home string) *node.Store {
+func openStore(t *testing.T, home string) *store.Store {
 	t.Helper()
-	st, err := node.OpenStore(home)
+	st, err := store.Open(home)
 	if err != nil {
-		t.Fatalf("OpenStore(%s) = %v", home, err)
+		t.Fatalf("Open(%s) = %v", home, err)
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
@@ -81,7 +81,7 @@ func TestPutResolve(t *testing.T) {
 	if blocks, err := st.Resolve(context.Background(), contentOf(t, "nothing")); err != nil || len(blocks) != 0 {
 		t.Errorf("Resolve(unknown) = %d blocks, %v; want 0, nil", len(blocks), err)
 	}
-	if _, err := st.Get(contentOf(t, "nothing")); !errors.Is(err, node.ErrNotFound) {
+	if _, err := st.Get(contentOf(t, "nothing")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get(unknown) = %v, want ErrNotFound", err)
 	}
 }
@@ -128,13 +128,13 @@ func TestPathIndex(t *testing.T) {
 func TestStoreInUse(t *testing.T) {
 	home := t.TempDir()
 	openStore(t, home)
-	_, err := node.OpenStore(home)
-	var inUse *node.StoreInUseError
-	if !errors.As(err, &inUse) || !errors.Is(err, node.ErrStoreInUse) {
-		t.Fatalf("second OpenStore = %v, want StoreInUseError", err)
+	_, err := store.Open(home)
+	var inUse *store.InUseError
+	if !errors.As(err, &inUse) || !errors.Is(err, store.ErrInUse) {
+		t.Fatalf("second Open = %v, want InUseError", err)
 	}
 	if inUse.PID != os.Getpid() {
-		t.Errorf("StoreInUseError.PID = %d, want %d", inUse.PID, os.Getpid())
+		t.Errorf("InUseError.PID = %d, want %d", inUse.PID, os.Getpid())
 	}
 	if !strings.Contains(err.Error(), fmt.Sprintf("in use by pid %d", os.Getpid())) {
 		t.Errorf("error = %q, want it to name the pid", err)
@@ -143,7 +143,7 @@ func TestStoreInUse(t *testing.T) {
 
 func TestReopenKeepsRecords(t *testing.T) {
 	home := t.TempDir()
-	st, err := node.OpenStore(home)
+	st, err := store.Open(home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestKill9(t *testing.T) {
 
 func kill9Child() {
 	home := os.Getenv("BONSAI_KILL9_CHILD")
-	st, err := node.OpenStore(home)
+	st, err := store.Open(home)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
@@ -241,7 +241,7 @@ func TestRecorderAndAncestry(t *testing.T) {
 	home := t.TempDir()
 	dir := t.TempDir()
 	st := openStore(t, home)
-	rec := &node.Recorder{Store: st, Key: testkeys.Key(1)}
+	rec := &store.Recorder{Store: st, Key: testkeys.Key(1)}
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
@@ -255,13 +255,13 @@ func TestRecorderAndAncestry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	outs, err := rec.Record(node.Run{Inputs: in, Outputs: []string{b}, UID: 7})
+	outs, err := rec.Record(store.Run{Inputs: in, Outputs: []string{b}, UID: 7})
 	if err != nil || len(outs) != 1 {
 		t.Fatalf("Record = %v, %v", outs, err)
 	}
 	c := write("c", "gamma")
 	in, _ = rec.HashPaths([]string{b})
-	outs2, err := rec.Record(node.Run{Inputs: in, Outputs: []string{c}})
+	outs2, err := rec.Record(store.Run{Inputs: in, Outputs: []string{c}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestRecorderAndAncestry(t *testing.T) {
 	if got := res.Nodes[contentOf(t, "alpha")].Verdict; got != lineage.Source {
 		t.Errorf("verdict of a = %v, want source", got)
 	}
-	if _, err := rec.Record(node.Run{Outputs: []string{filepath.Join(dir, "missing")}}); err == nil {
+	if _, err := rec.Record(store.Run{Outputs: []string{filepath.Join(dir, "missing")}}); err == nil {
 		t.Errorf("Record(missing output) = nil, want an error")
 	}
 }

@@ -1,10 +1,9 @@
-package node
+package store
 
 // Imported records: a record signed by another key than the store's owner
 // is kept like an own record but never published as this node's own.
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -73,19 +72,19 @@ func TestPutForeignIsImported(t *testing.T) {
 		t.Errorf("AcquirePending after foreign Put = %d, %v; want %d (unchanged)", n, err, acq)
 	}
 
-	s, err := LocalStatus(st, foreign.CID)
-	if err != nil {
-		t.Fatal(err)
+	s, ok, err := st.RecordStatus(foreign.CID)
+	if err != nil || !ok {
+		t.Fatalf("RecordStatus(foreign) = %v, %v; want a stored record", ok, err)
 	}
-	if !s.Local || s.Origin != "imported" || s.Own || s.Executor != other.ID().String() || s.Outbox != "" {
-		t.Errorf("LocalStatus(foreign) = %+v, want local, imported, not own, executor %s, no outbox", s, other.ID())
+	if s.Origin != OriginImported || s.Executor != other.ID() || s.HasOutbox {
+		t.Errorf("RecordStatus(foreign) = %+v, want imported, executor %s, no outbox", s, other.ID())
 	}
-	s, err = LocalStatus(st, own.CID)
-	if err != nil {
-		t.Fatal(err)
+	s, ok, err = st.RecordStatus(own.CID)
+	if err != nil || !ok {
+		t.Fatalf("RecordStatus(own) = %v, %v; want a stored record", ok, err)
 	}
-	if !s.Local || s.Origin != "own" || !s.Own || s.Executor != owner.ID().String() || s.Outbox != "pending" {
-		t.Errorf("LocalStatus(own) = %+v, want local, own, executor %s, outbox pending", s, owner.ID())
+	if s.Origin != OriginOwn || s.Executor != owner.ID() || !s.HasOutbox || s.Outbox.State != OutboxPending {
+		t.Errorf("RecordStatus(own) = %+v, want own, executor %s, outbox pending", s, owner.ID())
 	}
 
 	// A cached or replica copy later imported becomes imported; an own
@@ -148,64 +147,46 @@ func TestPutWithoutOwnerIsOwn(t *testing.T) {
 		t.Errorf("origin without an owner = %c, want own", o)
 	}
 	obEntry(t, st, foreign.CID)
-	s, err := LocalStatus(st, foreign.CID)
-	if err != nil || s.Origin != "own" || !s.Own || s.Executor != testkeys.Key(2).ID().String() {
-		t.Errorf("LocalStatus = %+v, %v; want own, executor %s", s, err, testkeys.Key(2).ID())
+	s, ok, err := st.RecordStatus(foreign.CID)
+	if err != nil || !ok || s.Origin != OriginOwn || s.Executor != testkeys.Key(2).ID() {
+		t.Errorf("RecordStatus = %+v, %v, %v; want own, executor %s", s, ok, err, testkeys.Key(2).ID())
 	}
-	if s, err := LocalStatus(st, gcTestCID(t, "never stored")); err != nil || s.Local {
-		t.Errorf("LocalStatus(unknown) = %+v, %v; want not local", s, err)
+	if s, ok, err := st.RecordStatus(gcTestCID(t, "never stored")); err != nil || ok {
+		t.Errorf("RecordStatus(unknown) = %+v, %v, %v; want not held", s, ok, err)
 	}
 }
 
-// TestOutboxDropsForeignEntries: a store written before imports were told
-// apart holds outbox entries for records signed by other keys. Once the
-// owner is known, the outbox drops them (all, in one sweep, from the
-// first it meets) and marks their records imported; it publishes only
-// the owner's records.
-func TestOutboxDropsForeignEntries(t *testing.T) {
-	st := obOpen(t, t.TempDir())
+// TestSweepForeign: a store written before imports were told apart holds
+// outbox entries for records signed by other keys. Without an owner
+// nothing is foreign; once the owner is known, DisownForeign makes the
+// records it is given imported (outbox and acquire entries gone) and
+// SweepForeign does it for the rest of the outbox, published entries too.
+func TestSweepForeign(t *testing.T) {
+	st := gcTestStore(t)
 	own := gcTestBlock(t, 1, "own", "own-src")
 	var foreign []lineage.Block
 	for _, out := range []string{"a", "b", "c"} {
 		foreign = append(foreign, gcTestBlock(t, 2, "theirs-"+out, "their-src"))
 	}
 	gcTestPut(t, st, OriginOwn, append([]lineage.Block{own}, foreign...)...) // no owner yet: all own
-	if p, _, err := st.OutboxCounts(); err != nil || p != 4 {
-		t.Fatalf("OutboxCounts of the old store = %d, %v; want 4 pending", p, err)
-	}
-	// One foreign entry was even published by the old node.
 	if err := st.MarkPublished(foreign[2].CID, time.Now(), 1); err != nil {
 		t.Fatal(err)
 	}
+	all := []cid.Cid{own.CID, foreign[0].CID, foreign[1].CID, foreign[2].CID}
+	if got, err := st.DisownForeign(all); err != nil || got != nil {
+		t.Errorf("DisownForeign without an owner = %v, %v; want nil, nil", got, err)
+	}
 
 	st.SetOwner(testkeys.Key(1).ID())
-	if s, err := LocalStatus(st, foreign[0].CID); err != nil || s.Origin != "imported" || s.Own {
-		t.Errorf("LocalStatus(foreign, old store) = %+v, %v; want imported, not own", s, err)
+	got, err := st.DisownForeign([]cid.Cid{own.CID, foreign[0].CID, gcTestCID(t, "not stored")})
+	if err != nil || len(got) != 1 || !got[foreign[0].CID] {
+		t.Errorf("DisownForeign = %v, %v; want only %s", got, err, foreign[0].CID)
 	}
-	var published []cid.Cid
-	pub := obPublisher(func(_ context.Context, _ *lineage.Record, blk lineage.Block) (int, error) {
-		published = append(published, blk.CID)
-		return 1, nil
-	})
-	o := NewOutbox(st, pub, WithOutboxBatch(1), WithOutboxConcurrency(1), obQuiet)
-	ctx := gcTestCtx(t)
-	for i := 0; ; i++ {
-		if i == 10 {
-			t.Fatal("outbox rounds never went idle")
-		}
-		wait, err := o.round(ctx)
-		if err != nil {
-			t.Fatalf("round %d: %v", i, err)
-		}
-		if wait < 0 {
-			break
-		}
+	if n, err := st.SweepForeign(); err != nil || n != 2 {
+		t.Errorf("SweepForeign = %d, %v; want the 2 foreign records left", n, err)
 	}
-	if len(published) != 1 || !published[0].Equals(own.CID) {
-		t.Errorf("published %v, want only the own record %s", published, own.CID)
-	}
-	if p, d, err := st.OutboxCounts(); err != nil || p != 0 || d != 1 {
-		t.Errorf("OutboxCounts after the rounds = %d, %d, %v; want 0 pending, 1 published", p, d, err)
+	if n, err := st.SweepForeign(); err != nil || n != 0 {
+		t.Errorf("second SweepForeign = %d, %v; want 0", n, err)
 	}
 	for _, b := range foreign {
 		impNoOutbox(t, st, b.CID, "foreign")
@@ -213,6 +194,10 @@ func TestOutboxDropsForeignEntries(t *testing.T) {
 			t.Errorf("origin of foreign %s = %c, want imported", b.CID, o)
 		}
 	}
+	if o := impOrigin(t, st, own.CID); o != OriginOwn {
+		t.Errorf("origin of own record = %c, want own", o)
+	}
+	obEntry(t, st, own.CID)
 	if n, err := st.AcquirePending(); err != nil || n != 1 {
 		t.Errorf("AcquirePending = %d, %v; want 1 (the own record only)", n, err)
 	}

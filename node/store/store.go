@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"bytes"
@@ -7,9 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	ds "github.com/ipfs/go-datastore"
-	"github.com/ipfs/go-datastore/namespace"
-	dspebble "github.com/ipfs/go-ds-pebble"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,6 +18,9 @@ import (
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	dspebble "github.com/ipfs/go-ds-pebble"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -75,8 +75,12 @@ func (s *Store) signedByOwner(r *lineage.Record) bool {
 // cached under an older one are decided again.
 func (s *Store) Generation() uint64 { return s.gen.Load() }
 
-// bump starts a new generation and tells the watcher, if any.
-func (s *Store) bump() {
+// Bump starts a new generation and tells the watcher, if any: verdicts
+// cached under the older one are decided again. The store bumps on its own
+// when records, policies or revocations are written; a caller bumps when
+// what a verdict depends on changed outside the store (the running set of
+// policies, reloaded from it).
+func (s *Store) Bump() {
 	s.gen.Add(1)
 	if f := s.onBump.Load(); f != nil {
 		(*f)()
@@ -87,19 +91,23 @@ func (s *Store) bump() {
 // generation.
 func (s *Store) OnGeneration(f func()) { s.onBump.Store(&f) }
 
-// StoreDir is the store's directory inside a node's home.
-const StoreDir = "store"
+// DirName is the store's directory inside a node's home.
+const DirName = "store"
 
 const blockCacheSize = 64 << 20
 
-// OpenStore opens (creating if needed) the store in home. A store owned by
-// another process yields a *StoreInUseError naming its pid.
-func OpenStore(home string) (*Store, error) {
-	dir := filepath.Join(home, StoreDir)
+// lockName is the store's lock file inside a node's home: an flock held by
+// the store's owner, with its pid.
+const lockName = "store.lock"
+
+// Open opens (creating if needed) the store in home. A store owned by
+// another process yields an *InUseError naming its pid.
+func Open(home string) (*Store, error) {
+	dir := filepath.Join(home, DirName)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create store %s: %w", dir, err)
 	}
-	lock, err := lockFile(filepath.Join(home, "store.lock"), dir)
+	lock, err := lockFile(filepath.Join(home, lockName), dir)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +161,22 @@ const (
 	OriginReplica Origin = 'r'
 )
 
+// String names the origin as the local API and `bonsai status` do: own,
+// imported, cached or replica; any other byte is unknown ('x').
+func (o Origin) String() string {
+	switch o {
+	case OriginOwn:
+		return "own"
+	case OriginImported:
+		return "imported"
+	case OriginCached:
+		return "cached"
+	case OriginReplica:
+		return "replica"
+	}
+	return fmt.Sprintf("unknown (%q)", byte(o))
+}
+
 // Put verifies every block (CID, strict decode, signature) and, only if all
 // of them pass, writes them with their output index and the given path
 // entries in one synced batch: when Put returns nil the records survive a
@@ -189,8 +213,20 @@ func (s *Store) put(blocks []lineage.Block, paths map[string]cid.Cid, origin Ori
 	return s.putOpened(blocks, recs, paths, origin)
 }
 
+// PutCachedOpened is PutCached for blocks the caller has opened already:
+// recs[i] must be what lineage.Open returned for blocks[i] (CID, strict
+// decode, signature checked). It spares the swarm resolver a second
+// verification of what it verified on arrival; a block the caller did not
+// open itself goes through PutCached.
+func (s *Store) PutCachedOpened(blocks []lineage.Block, recs []*lineage.Record) (int, error) {
+	if len(recs) != len(blocks) {
+		return 0, fmt.Errorf("store: %d records for %d blocks", len(recs), len(blocks))
+	}
+	return s.putOpened(blocks, recs, nil, OriginCached)
+}
+
 // putOpened writes blocks whose records lineage.Open has returned (recs[i]
-// is blocks[i] opened): the caller verified them, in this package only.
+// is blocks[i] opened).
 func (s *Store) putOpened(blocks []lineage.Block, recs []*lineage.Record, paths map[string]cid.Cid, origin Origin) (int, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -240,7 +276,7 @@ func (s *Store) putOpened(blocks []lineage.Block, recs []*lineage.Record, paths 
 		return 0, fmt.Errorf("write store: %w", err)
 	}
 	if added > 0 {
-		s.bump()
+		s.Bump()
 	}
 	return added, nil
 }
@@ -418,12 +454,12 @@ func (s *Store) Claims(out cid.Cid) ([]Claim, error) {
 	return claims, nil
 }
 
-// dhtDatastore is the DHT's datastore (provider records, values) in the
+// DHTDatastore is the DHT's datastore (provider records, values) in the
 // store's own pebble database, under /dht: indexed, so a provider lookup
 // reads one key range, and persistent, so what the node holds for the
-// swarm survives a restart. It shares the store's lifetime (never closed
-// on its own).
-func (s *Store) dhtDatastore() (ds.Batching, error) {
+// swarm survives a restart. It shares the store's lifetime: the caller
+// never closes it, and stops using it before the store is closed.
+func (s *Store) DHTDatastore() (ds.Batching, error) {
 	d, err := dspebble.NewDatastore("", dspebble.WithPebbleDB(s.db))
 	if err != nil {
 		return nil, fmt.Errorf("DHT datastore: %w", err)
