@@ -26,10 +26,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
-	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/bonsai-lineage/bonsai/internal/textx"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/fxamacker/cbor/v2"
@@ -201,21 +200,7 @@ func (w outboxWire) due(nowMs int64) bool {
 
 // outboxErrorText makes an error fit an entry: valid UTF-8 (CBOR text must
 // be), at most MaxOutboxError bytes, cut on a rune boundary.
-func outboxErrorText(err error) string {
-	s := strings.ToValidUTF8(err.Error(), "\uFFFD")
-	if len(s) <= MaxOutboxError {
-		return s
-	}
-	s = s[:MaxOutboxError]
-	for len(s) > 0 {
-		r, size := utf8.DecodeLastRuneInString(s)
-		if r != utf8.RuneError || size != 1 {
-			break
-		}
-		s = s[:len(s)-1]
-	}
-	return s
-}
+func outboxErrorText(err error) string { return textx.Clip(err.Error(), MaxOutboxError) }
 
 // outboxBackoff is the delay after the n-th failed attempt (n >= 1), before
 // jitter: 1s doubling up to 5 minutes.
