@@ -41,9 +41,19 @@ var (
 	_ backend = (*apiClient)(nil)
 )
 
+// access is what a command does with the store when it opens it itself:
+// reading opens it read-only (no write, no fsync), writing opens it for
+// writes with the home's key as the owner.
+type access bool
+
+const (
+	reading access = false
+	writing access = true
+)
+
 // openBackend talks to the running daemon of the home if there is one,
-// else opens the store itself.
-func openBackend(c *cli.Context) (backend, error) {
+// else opens the store itself for mode.
+func openBackend(c *cli.Context, mode access) (backend, error) {
 	h, err := home(c)
 	if err != nil {
 		return nil, err
@@ -51,12 +61,12 @@ func openBackend(c *cli.Context) (backend, error) {
 	if api, ok := dialAPI(c.Context, h); ok {
 		return api, nil
 	}
-	return openStore(c)
+	return openStore(c, mode)
 }
 
 // viaDaemonOrStore runs daemon when the home's daemon answers, else local
 // on the store opened here (and closed, with its error, after).
-func viaDaemonOrStore(c *cli.Context, daemon func(*apiClient) error, local func(*store.Store) error) error {
+func viaDaemonOrStore(c *cli.Context, mode access, daemon func(*apiClient) error, local func(*store.Store) error) error {
 	h, err := home(c)
 	if err != nil {
 		return err
@@ -64,7 +74,7 @@ func viaDaemonOrStore(c *cli.Context, daemon func(*apiClient) error, local func(
 	if api, ok := dialAPI(c.Context, h); ok {
 		return daemon(api)
 	}
-	st, err := openStore(c)
+	st, err := openStore(c, mode)
 	if err != nil {
 		return err
 	}

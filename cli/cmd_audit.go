@@ -38,7 +38,7 @@ func auditCommand() *cli.Command {
 				since = time.Now().Add(-d)
 			}
 			var out node.AuditJSON
-			err := viaDaemonOrStore(c, func(api *apiClient) error {
+			err := viaDaemonOrStore(c, reading, func(api *apiClient) error {
 				q := url.Values{"policy": {c.String("policy")}}
 				if !since.IsZero() {
 					q.Set("since", since.UTC().Format(time.RFC3339Nano))

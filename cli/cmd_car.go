@@ -64,7 +64,7 @@ func importCommand() *cli.Command {
 			if _, err := loadKey(c); err != nil {
 				return err
 			}
-			st, err := openBackend(c)
+			st, err := openBackend(c, writing)
 			if err != nil {
 				return err
 			}
@@ -190,7 +190,7 @@ func exportCommand() *cli.Command {
 			if err := checkOutput(c.String("car"), c.Bool("force")); err != nil {
 				return err
 			}
-			out, _, st, err := targetAndBackend(c, "export")
+			out, _, st, err := targetAndBackend(c, "export", reading)
 			if err != nil {
 				return err
 			}

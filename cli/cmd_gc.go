@@ -26,7 +26,7 @@ func gcCommand() *cli.Command {
 				return usagef("gc takes no arguments")
 			}
 			var st store.GCStats
-			err := viaDaemonOrStore(c, func(api *apiClient) error {
+			err := viaDaemonOrStore(c, writing, func(api *apiClient) error {
 				return api.do(c.Context, http.MethodPost, "/v1/gc", nil, &st)
 			}, func(local *store.Store) error {
 				h, err := home(c)

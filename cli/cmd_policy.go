@@ -113,7 +113,7 @@ func runPolicyApply(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	err = viaDaemonOrStore(c, func(api *apiClient) error {
+	err = viaDaemonOrStore(c, writing, func(api *apiClient) error {
 		var out node.PolicyJSON
 		return api.do(c.Context, http.MethodPost, "/v1/policy", node.PolicyJSON{File: file, YAML: string(data)}, &out)
 	}, func(st *store.Store) error {
@@ -129,7 +129,7 @@ func runPolicyApply(c *cli.Context) error {
 
 func storedPolicies(c *cli.Context) ([]node.PolicyJSON, error) {
 	var out []node.PolicyJSON
-	err := viaDaemonOrStore(c, func(api *apiClient) error {
+	err := viaDaemonOrStore(c, reading, func(api *apiClient) error {
 		return api.do(c.Context, http.MethodGet, "/v1/policies", nil, &out)
 	}, func(st *store.Store) error {
 		ps, err := st.Policies()
@@ -174,7 +174,7 @@ func runPolicyRm(c *cli.Context) error {
 		return usagef("policy rm needs exactly one NAME")
 	}
 	name := c.Args().First()
-	err := viaDaemonOrStore(c, func(api *apiClient) error {
+	err := viaDaemonOrStore(c, writing, func(api *apiClient) error {
 		return api.do(c.Context, http.MethodPost, "/v1/policy/rm?name="+url.QueryEscape(name), nil, nil)
 	}, func(st *store.Store) error { return st.DeletePolicy(name) })
 	if err != nil {
@@ -205,7 +205,7 @@ func runPolicyTest(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		st, err := openBackend(c)
+		st, err := openBackend(c, reading)
 		if err != nil {
 			return err
 		}

@@ -48,10 +48,10 @@ func runRevoke(c *cli.Context) error {
 	}
 	out, _, st, err := func() (cid.Cid, string, backend, error) {
 		if records != nil {
-			b, err := openBackend(c)
+			b, err := openBackend(c, writing)
 			return cid.Undef, "", b, err
 		}
-		return targetAndBackend(c, "revoke")
+		return targetAndBackend(c, "revoke", writing)
 	}()
 	if err != nil {
 		return err

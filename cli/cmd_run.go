@@ -86,7 +86,7 @@ func runRun(c *cli.Context) error {
 		c.Context = rctx
 	}
 	if len(run.Result.Outputs) > 0 {
-		st, err := openBackend(c)
+		st, err := openBackend(c, writing)
 		if err != nil {
 			return err
 		}

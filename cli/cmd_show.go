@@ -32,7 +32,7 @@ func runShow(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: not a CID: %w", c.Args().First(), err)
 	}
-	st, err := openBackend(c)
+	st, err := openBackend(c, reading)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func logCommand() *cli.Command {
 		ArgsUsage: "FILE|CID",
 		Flags:     []cli.Flag{jsonFlag, hashFlag},
 		Action: func(c *cli.Context) error {
-			out, _, st, err := targetAndBackend(c, "log")
+			out, _, st, err := targetAndBackend(c, "log", reading)
 			if err != nil {
 				return err
 			}

@@ -42,7 +42,7 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("%s: not a CID: %w", c.Args().First(), err)
 			}
-			b, err := openBackend(c)
+			b, err := openBackend(c, reading)
 			if err != nil {
 				return err
 			}
@@ -161,7 +161,7 @@ func pinCommands() []*cli.Command {
 				if api, ok := dialAPI(c.Context, h); ok {
 					return api.do(c.Context, http.MethodPost, cidPath("/v1/unpin", out), nil, nil)
 				}
-				st, err := openStore(c)
+				st, err := openStore(c, writing)
 				if err != nil {
 					return err
 				}
@@ -184,7 +184,7 @@ func pinCommands() []*cli.Command {
 						return err
 					}
 				} else {
-					st, err := openStore(c)
+					st, err := openStore(c, reading)
 					if err != nil {
 						return err
 					}

@@ -63,7 +63,7 @@ func runVerify(c *cli.Context) error {
 		}
 		opts.TrustedRevokers = append(opts.TrustedRevokers, id)
 	}
-	target, path, st, err := targetAndBackend(c, "verify")
+	target, path, st, err := targetAndBackend(c, "verify", reading)
 	if err != nil {
 		return err
 	}

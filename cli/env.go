@@ -38,18 +38,19 @@ func loadKey(c *cli.Context) (*signer.Key, error) {
 }
 
 // openStore opens the home's store; a home that was never initialized is
-// an error rather than a silently created empty store. The store's owner
-// is the home's key, so records signed by other keys are imported, not
-// own; a key that does not load leaves the owner unset (every record put
-// is then own, as before owners existed).
-func openStore(c *cli.Context) (*store.Store, error) {
+// an error rather than a silently created empty store. Reading opens it
+// read-only. Writing makes the home's key the store's owner, so records
+// signed by other keys are imported, not own; a key that does not load
+// leaves the owner unset (every record put is then own, as before owners
+// existed).
+func openStore(c *cli.Context, mode access) (*store.Store, error) {
 	h, err := home(c)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStoreWait(c, h)
-	if err != nil {
-		return nil, err
+	st, err := openStoreWait(c, h, mode)
+	if err != nil || mode == reading {
+		return st, err
 	}
 	if k, err := signer.Load(keyPath(h)); err == nil {
 		st.SetOwner(k.ID())
@@ -146,7 +147,7 @@ func target(arg string, hash func(string) (cid.Cid, error)) (c cid.Cid, path str
 // targetAndBackend reads a command's one FILE|CID argument and opens the
 // node's backend; the caller closes it. A record CID (what 'record' and
 // 'run' print) stands for the output that record names, said on stderr.
-func targetAndBackend(c *cli.Context, command string) (cid.Cid, string, backend, error) {
+func targetAndBackend(c *cli.Context, command string, mode access) (cid.Cid, string, backend, error) {
 	if c.NArg() != 1 {
 		return cid.Undef, "", nil, usagef("%s needs exactly one FILE or CID", command)
 	}
@@ -158,7 +159,7 @@ func targetAndBackend(c *cli.Context, command string) (cid.Cid, string, backend,
 	if err != nil {
 		return cid.Undef, "", nil, err
 	}
-	st, err := openBackend(c)
+	st, err := openBackend(c, mode)
 	if err != nil {
 		return cid.Undef, "", nil, err
 	}

@@ -27,7 +27,7 @@ var lockWaitFlag = &cli.DurationFlag{
 // once) while another process holds it, up to --lock-wait or until the
 // command is interrupted. A home that cannot be read, or a store that
 // cannot be written, is said as such (exit 2), never as "run init".
-func openStoreWait(c *cli.Context, h string) (*store.Store, error) {
+func openStoreWait(c *cli.Context, h string, mode access) (*store.Store, error) {
 	dir := filepath.Join(h, store.DirName)
 	if _, err := os.Stat(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -43,7 +43,11 @@ func openStoreWait(c *cli.Context, h string) (*store.Store, error) {
 	pause := 20 * time.Millisecond
 	said := false
 	for {
-		st, err := store.Open(h)
+		open := store.Open
+		if mode == reading {
+			open = store.OpenReadOnly
+		}
+		st, err := open(h)
 		var inUse *store.InUseError
 		if !errors.As(err, &inUse) {
 			return st, storeError(dir, err)

@@ -102,9 +102,22 @@ const lockName = "store.lock"
 
 // Open opens (creating if needed) the store in home. A store owned by
 // another process yields an *InUseError naming its pid.
-func Open(home string) (*Store, error) {
+func Open(home string) (*Store, error) { return open(home, false) }
+
+// OpenReadOnly opens the store in home for reading only: the write-ahead
+// log is replayed in memory, nothing on disk is written (no flush, no new
+// manifest or log, no fsync), so a command that only reads pays for no
+// write. Writes fail with pebble.ErrReadOnly. The store must exist. It
+// takes the same lock as Open.
+func OpenReadOnly(home string) (*Store, error) { return open(home, true) }
+
+func open(home string, readOnly bool) (*Store, error) {
 	dir := filepath.Join(home, DirName)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if readOnly {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create store %s: %w", dir, err)
 	}
 	lock, err := lockFile(filepath.Join(home, lockName), dir)
@@ -116,7 +129,7 @@ func Open(home string) (*Store, error) {
 	// memory.
 	cache := pebble.NewCache(blockCacheSize)
 	defer cache.Unref()
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{}, Cache: cache})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{}, Cache: cache, ReadOnly: readOnly})
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
