@@ -64,6 +64,25 @@ func openBackend(c *cli.Context, mode access) (backend, error) {
 	return openStore(c, mode)
 }
 
+// sink is where record puts the records it signs.
+type sink interface {
+	store.Sink
+	Close() error
+}
+
+// openSink is the daemon's API when one runs, else the home's journal:
+// one synced append per record, no writable open of the store.
+func openSink(c *cli.Context) (sink, error) {
+	h, err := home(c)
+	if err != nil {
+		return nil, err
+	}
+	if api, ok := dialAPI(c.Context, h); ok {
+		return api, nil
+	}
+	return openAppenderWait(c, h)
+}
+
 // viaDaemonOrStore runs daemon when the home's daemon answers, else local
 // on the store opened here (and closed, with its error, after).
 func viaDaemonOrStore(c *cli.Context, mode access, daemon func(*apiClient) error, local func(*store.Store) error) error {

@@ -145,7 +145,7 @@ func runRecord(c *cli.Context) error {
 			return fmt.Errorf("run %s: %w", ra.cmd[0], err)
 		}
 	}
-	st, err := openBackend(c, writing)
+	st, err := openSink(c)
 	if err != nil {
 		return err
 	}

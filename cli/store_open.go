@@ -28,25 +28,38 @@ var lockWaitFlag = &cli.DurationFlag{
 // command is interrupted. A home that cannot be read, or a store that
 // cannot be written, is said as such (exit 2), never as "run init".
 func openStoreWait(c *cli.Context, h string, mode access) (*store.Store, error) {
+	open := store.Open
+	if mode == reading {
+		open = store.OpenReadOnly
+	}
+	return waitLock(c, h, open)
+}
+
+// openAppenderWait opens the home's journal for record (see
+// store.Appender), waiting for the lock as openStoreWait does.
+func openAppenderWait(c *cli.Context, h string) (*store.Appender, error) {
+	return waitLock(c, h, store.OpenAppender)
+}
+
+// waitLock calls open until it does not find the store held by another
+// process, up to --lock-wait or until the command is interrupted.
+func waitLock[T any](c *cli.Context, h string, open func(home string) (T, error)) (T, error) {
+	var zero T
 	dir := filepath.Join(h, store.DirName)
 	if _, err := os.Stat(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no store in %s (run 'bonsai init' or pass --home)", h)
+			return zero, fmt.Errorf("no store in %s (run 'bonsai init' or pass --home)", h)
 		}
-		return nil, fmt.Errorf("store %s: %w", dir, unwrapPath(err))
+		return zero, fmt.Errorf("store %s: %w", dir, unwrapPath(err))
 	}
 	wait := c.Duration("lock-wait")
 	if wait < 0 {
-		return nil, usagef("--lock-wait %v: must be 0 or more", wait)
+		return zero, usagef("--lock-wait %v: must be 0 or more", wait)
 	}
 	deadline := time.Now().Add(wait)
 	pause := 20 * time.Millisecond
 	said := false
 	for {
-		open := store.Open
-		if mode == reading {
-			open = store.OpenReadOnly
-		}
 		st, err := open(h)
 		var inUse *store.InUseError
 		if !errors.As(err, &inUse) {
@@ -54,7 +67,7 @@ func openStoreWait(c *cli.Context, h string, mode access) (*store.Store, error) 
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return nil, fmt.Errorf("%w (waited %v; --lock-wait sets how long)", err, wait)
+			return zero, fmt.Errorf("%w (waited %v; --lock-wait sets how long)", err, wait)
 		}
 		if !said && wait > 0 {
 			fmt.Fprintf(c.App.ErrWriter, "bonsai: %v; waiting up to %v…\n", err, wait)
@@ -64,7 +77,7 @@ func openStoreWait(c *cli.Context, h string, mode access) (*store.Store, error) 
 		select {
 		case <-c.Context.Done():
 			t.Stop()
-			return nil, c.Context.Err()
+			return zero, c.Context.Err()
 		case <-t.C:
 		}
 		pause = min(2*pause, 250*time.Millisecond)

@@ -104,7 +104,7 @@ func (s *Store) DeepOutputs(f func(out cid.Cid) error) error {
 		if Origin(m[0]) != OriginOwn {
 			continue
 		}
-		if _, closer, err := s.db.Get(key(prefixAcq, rc.Bytes())); err == nil {
+		if _, closer, err := s.rd.Get(key(prefixAcq, rc.Bytes())); err == nil {
 			closer.Close()
 			continue // still acquiring
 		}

@@ -85,7 +85,7 @@ func (s *Store) auditDrop(n int) error {
 
 // AuditDropped is how many audit entries were dropped past the bound.
 func (s *Store) AuditDropped() (uint64, error) {
-	v, closer, err := s.db.Get([]byte{keyAuditDrop})
+	v, closer, err := s.rd.Get([]byte{keyAuditDrop})
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, nil
 	}
@@ -106,7 +106,7 @@ func (s *Store) Audit(since time.Time, policy string) ([]enforce.Event, error) {
 	if !since.IsZero() {
 		lower = key(prefixAudit, encodeTime(since.UnixNano()))
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{prefixAudit + 1}})
+	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{prefixAudit + 1}})
 	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}
@@ -145,7 +145,7 @@ func (s *Store) EnforcementStopped() error {
 // EnforcementGap reports whether the previous enforcement ended without a
 // clean stop, and when it was last known up.
 func (s *Store) EnforcementGap() (last time.Time, ok bool, err error) {
-	v, closer, err := s.db.Get([]byte{keyEnforcing})
+	v, closer, err := s.rd.Get([]byte{keyEnforcing})
 	if errors.Is(err, pebble.ErrNotFound) {
 		return time.Time{}, false, nil
 	}

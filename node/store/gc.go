@@ -317,7 +317,7 @@ func (s *Store) Announced(f func(out cid.Cid) error) error {
 		if err != nil {
 			return false, fmt.Errorf("corrupt index key: %w", err)
 		}
-		v, closer, err := s.db.Get(key(prefixMeta, rc.Bytes()))
+		v, closer, err := s.rd.Get(key(prefixMeta, rc.Bytes()))
 		retired := false
 		if err == nil {
 			_, retired = metaRetired(v)

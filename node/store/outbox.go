@@ -230,7 +230,7 @@ func (s *Store) OutboxEntry(c cid.Cid) (OutboxEntry, bool, error) {
 }
 
 func (s *Store) outboxWire(c cid.Cid) (outboxWire, bool, error) {
-	v, closer, err := s.db.Get(outboxKey(c))
+	v, closer, err := s.rd.Get(outboxKey(c))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return outboxWire{}, false, nil
 	}
@@ -259,7 +259,7 @@ func (s *Store) scanOutbox(f func(c cid.Cid, w outboxWire) error) error {
 
 func (s *Store) scanOutboxRaw(f func(c cid.Cid, v []byte) error) error {
 	prefix := []byte{prefixOutbox}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return fmt.Errorf("read outbox: %w", err)
 	}

@@ -192,7 +192,7 @@ func (s *Store) Unpin(output cid.Cid) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	k := pinKey(output)
-	_, closer, err := s.db.Get(k)
+	_, closer, err := s.rd.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return fmt.Errorf("unpin %s: %w", output, ErrNotPinned)
 	}
@@ -208,7 +208,7 @@ func (s *Store) Unpin(output cid.Cid) error {
 
 // IsPinned reports whether output is pinned.
 func (s *Store) IsPinned(output cid.Cid) (bool, error) {
-	_, closer, err := s.db.Get(pinKey(output))
+	_, closer, err := s.rd.Get(pinKey(output))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
 	}
@@ -222,7 +222,7 @@ func (s *Store) IsPinned(output cid.Cid) (bool, error) {
 // Pins lists the pinned outputs, oldest pin first.
 func (s *Store) Pins() ([]PinInfo, error) {
 	prefix := []byte{prefixPin}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, fmt.Errorf("read pins: %w", err)
 	}
@@ -257,7 +257,7 @@ func (s *Store) Pins() ([]PinInfo, error) {
 // protects its ancestry.
 func (s *Store) pinnedOutputs() ([]cid.Cid, error) {
 	prefix := []byte{prefixPin}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, fmt.Errorf("read pins: %w", err)
 	}

@@ -39,7 +39,7 @@ func (s *Store) PutPolicy(file string, yaml []byte) (*enforce.Policy, error) {
 // DeletePolicy removes the named policy (ErrNoPolicy if there is none).
 func (s *Store) DeletePolicy(name string) error {
 	k := key(prefixPolicy, []byte(name))
-	_, closer, err := s.db.Get(k)
+	_, closer, err := s.rd.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return fmt.Errorf("policy %q: %w", name, ErrNoPolicy)
 	}

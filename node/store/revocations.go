@@ -20,7 +20,7 @@ func (s *Store) PutRevocation(b lineage.Block) (*lineage.Revocation, bool, error
 	k := key(prefixRevoke, v.Target.Bytes(), b.CID.Bytes())
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if _, closer, err := s.db.Get(k); err == nil {
+	if _, closer, err := s.rd.Get(k); err == nil {
 		closer.Close()
 		return v, false, nil
 	} else if !errors.Is(err, pebble.ErrNotFound) {

@@ -33,6 +33,10 @@ type Store struct {
 	// it writes, and the daemon writes from several goroutines.
 	writeMu sync.Mutex
 	db      *pebble.DB
+	// rd is what reads go through: db, or, in a read-only store with a
+	// journal, an indexed batch holding the journal over db.
+	rd      pebble.Reader
+	overlay *pebble.Batch
 	lock    *os.File
 	dir     string
 	closed  bool
@@ -124,6 +128,18 @@ func open(home string, readOnly bool) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s, err := openLocked(home, lock, readOnly)
+	if err != nil {
+		lock.Close()
+	}
+	return s, err
+}
+
+// openLocked opens the store of home under lock, already held, and brings
+// in its journal: written into the store by a writable open, laid over it
+// in memory by a read-only one.
+func openLocked(home string, lock *os.File, readOnly bool) (*Store, error) {
+	dir := filepath.Join(home, DirName)
 	// Records are small and verification reads many of them: a block
 	// cache larger than pebble's 8 MiB default keeps a big ancestry in
 	// memory.
@@ -131,10 +147,14 @@ func open(home string, readOnly bool) (*Store, error) {
 	defer cache.Unref()
 	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{}, Cache: cache, ReadOnly: readOnly})
 	if err != nil {
-		lock.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	return &Store{db: db, lock: lock, dir: dir, auditCount: -1}, nil
+	s := &Store{db: db, rd: db, lock: lock, dir: dir, auditCount: -1}
+	if err := s.loadJournal(filepath.Join(home, JournalName), readOnly); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Close flushes and closes the store and releases its lock. Closing twice
@@ -144,6 +164,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.overlay != nil {
+		s.overlay.Close()
+	}
 	err := s.db.Close()
 	if lerr := s.lock.Close(); err == nil {
 		err = lerr
@@ -245,6 +268,24 @@ func (s *Store) putOpened(blocks []lineage.Block, recs []*lineage.Record, paths 
 	defer s.writeMu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
+	added, err := s.stage(b, blocks, recs, paths, origin)
+	if err != nil {
+		return 0, err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("write store: %w", err)
+	}
+	if added > 0 {
+		s.Bump()
+	}
+	return added, nil
+}
+
+// stage writes into b what putting blocks (opened as recs) with origin and
+// the path entries does: the records, their output index, origin and, for
+// own records, outbox and acquire entries. It returns how many records
+// were new.
+func (s *Store) stage(b *pebble.Batch, blocks []lineage.Block, recs []*lineage.Record, paths map[string]cid.Cid, origin Origin) (int, error) {
 	added := 0
 	now := time.Now().Unix()
 	for i, blk := range blocks {
@@ -284,12 +325,6 @@ func (s *Store) putOpened(blocks []lineage.Block, recs []*lineage.Record, paths 
 		if err := s.setPath(b, path, c); err != nil {
 			return 0, err
 		}
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return 0, fmt.Errorf("write store: %w", err)
-	}
-	if added > 0 {
-		s.Bump()
 	}
 	return added, nil
 }
@@ -388,7 +423,7 @@ func metaRetired(v []byte) (at int64, ok bool) {
 
 // OriginOf reports why the store holds record c (ok=false: it does not).
 func (s *Store) OriginOf(c cid.Cid) (o Origin, ok bool, err error) {
-	v, closer, err := s.db.Get(key(prefixMeta, c.Bytes()))
+	v, closer, err := s.rd.Get(key(prefixMeta, c.Bytes()))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, false, nil
 	}
@@ -404,7 +439,7 @@ func (s *Store) OriginOf(c cid.Cid) (o Origin, ok bool, err error) {
 
 // Has reports whether the record c is stored.
 func (s *Store) Has(c cid.Cid) (bool, error) {
-	_, closer, err := s.db.Get(recordKey(c))
+	_, closer, err := s.rd.Get(recordKey(c))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
 	}
@@ -417,7 +452,7 @@ func (s *Store) Has(c cid.Cid) (bool, error) {
 
 // Get returns the block bytes of record c, or ErrNotFound.
 func (s *Store) Get(c cid.Cid) ([]byte, error) {
-	v, closer, err := s.db.Get(recordKey(c))
+	v, closer, err := s.rd.Get(recordKey(c))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w", c, ErrNotFound)
 	}
@@ -438,7 +473,7 @@ type Claim struct {
 // Claims lists the stored records whose output is out, newest first.
 func (s *Store) Claims(out cid.Cid) ([]Claim, error) {
 	prefix := key(prefixOutput, out.Bytes())
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, fmt.Errorf("read index: %w", err)
 	}
@@ -484,7 +519,7 @@ func (s *Store) DHTDatastore() (ds.Batching, error) {
 // in key order, until f returns false or an error. The slices are only
 // valid during the call.
 func (s *Store) scanPrefix(prefix []byte, f func(k, v []byte) (bool, error)) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return fmt.Errorf("read store: %w", err)
 	}
@@ -507,7 +542,7 @@ func (s *Store) scanPrefix(prefix []byte, f func(k, v []byte) (bool, error)) err
 // HasOutput reports whether the store holds a record claiming out.
 func (s *Store) HasOutput(out cid.Cid) (bool, error) {
 	prefix := key(prefixOutput, out.Bytes())
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return false, fmt.Errorf("read index: %w", err)
 	}
@@ -522,7 +557,7 @@ func (s *Store) HasOutput(out cid.Cid) (bool, error) {
 // once, in key order.
 func (s *Store) Outputs(f func(out cid.Cid) error) error {
 	prefix := []byte{prefixOutput}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return fmt.Errorf("read index: %w", err)
 	}
@@ -562,7 +597,7 @@ var _ lineage.Resolver = (*Store)(nil)
 
 // PathCID returns the content CID last recorded for path.
 func (s *Store) PathCID(path string) (cid.Cid, bool, error) {
-	v, closer, err := s.db.Get(pathKey(path))
+	v, closer, err := s.rd.Get(pathKey(path))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return cid.Undef, false, nil
 	}
@@ -580,7 +615,7 @@ func (s *Store) PathCID(path string) (cid.Cid, bool, error) {
 // PathsOf lists the local paths known to hold content c.
 func (s *Store) PathsOf(c cid.Cid) ([]string, error) {
 	prefix := key(prefixByCID, c.Bytes())
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, fmt.Errorf("read path index: %w", err)
 	}
