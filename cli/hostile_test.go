@@ -315,20 +315,19 @@ func TestUnwritableStore(t *testing.T) {
 	}
 	wantCode(t, bonsai(t, dir, home, "verify", "--full", "fin"), 0)
 
-	// A store on a read-only mount, even for root.
-	storeDir := filepath.Join(home, store.DirName)
-	if err := syscall.Mount(storeDir, storeDir, "", syscall.MS_BIND, ""); err != nil {
-		t.Fatalf("bind mount %s: %v", storeDir, err)
+	// A home on a read-only mount, even for root.
+	if err := syscall.Mount(home, home, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatalf("bind mount %s: %v", home, err)
 	}
 	t.Cleanup(func() {
-		if err := syscall.Unmount(storeDir, 0); err != nil {
-			t.Errorf("unmount %s: %v", storeDir, err)
+		if err := syscall.Unmount(home, 0); err != nil {
+			t.Errorf("unmount %s: %v", home, err)
 		}
 	})
-	if err := syscall.Mount(storeDir, storeDir, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-		t.Fatalf("remount %s read-only: %v", storeDir, err)
+	if err := syscall.Mount(home, home, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount %s read-only: %v", home, err)
 	}
-	for _, args := range [][]string{{"verify", "fin"}, {"record", "--out", "fin"}} {
+	for _, args := range [][]string{{"verify", "fin"}, {"record", "--out", "fin"}, {"gc"}} {
 		wantOneLineError(t, bonsai(t, dir, home, args...), false, "read-only file system")
 	}
 }

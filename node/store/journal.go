@@ -284,4 +284,3 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
-
