@@ -52,6 +52,7 @@ fuzz:
 	$(GO) test ./bpf -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./lineage -run '^$$' -fuzz '^FuzzDecodeRevocation$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./enforce -run '^$$' -fuzz '^FuzzParsePolicy$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./node/store -run '^$$' -fuzz '^FuzzReadCAR$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin .bench
