@@ -53,6 +53,7 @@ fuzz:
 	$(GO) test ./lineage -run '^$$' -fuzz '^FuzzDecodeRevocation$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./enforce -run '^$$' -fuzz '^FuzzParsePolicy$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./node/store -run '^$$' -fuzz '^FuzzDecodeJournal$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./node/store -run '^$$' -fuzz '^FuzzReadCAR$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin .bench

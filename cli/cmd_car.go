@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,9 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
-	carv2 "github.com/ipld/go-car/v2"
-	"github.com/ipld/go-car/v2/storage"
 	"github.com/urfave/cli/v2"
 )
 
@@ -94,37 +92,16 @@ func importCommand() *cli.Command {
 	}
 }
 
-// readBlocks reads a CAR file's blocks, or a file holding one raw record.
+// readBlocks reads a CAR file's blocks, or a file holding one raw record
+// or revocation (store.ReadCAR).
 func readBlocks(ctx context.Context, path string) ([]lineage.Block, error) {
 	data, err := readInput(ctx, path, maxImportFile)
 	if err != nil {
 		return nil, err
 	}
-	br, carErr := carv2.NewBlockReader(bytes.NewReader(data),
-		carv2.MaxAllowedSectionSize(lineage.MaxRecordSize+128))
-	if carErr != nil {
-		// Not a CAR: one raw record, named by its own bytes.
-		if len(data) > lineage.MaxRecordSize {
-			return nil, fmt.Errorf("%s: not a CAR file (%v), and too large for a record", path, carErr)
-		}
-		if _, err := lineage.Decode(data); err != nil {
-			if _, rerr := lineage.DecodeRevocation(data); rerr == nil {
-				return []lineage.Block{{CID: lineage.RecordCID(data), Data: data}}, nil
-			}
-			return nil, fmt.Errorf("%s: neither a CAR file (%v) nor a record: %w", path, carErr, err)
-		}
-		return []lineage.Block{{CID: lineage.RecordCID(data), Data: data}}, nil
-	}
-	var blocks []lineage.Block
-	for {
-		b, err := br.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: corrupt CAR after %d blocks: %w", path, len(blocks), err)
-		}
-		blocks = append(blocks, lineage.Block{CID: b.Cid(), Data: b.RawData()})
+	blocks, err := store.ReadCAR(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return blocks, nil
 }
@@ -282,16 +259,7 @@ func fileKind(m os.FileMode) string {
 // streamCAR writes a CARv1 to w as it goes.
 func streamCAR(w io.Writer, roots []cid.Cid, blocks []lineage.Block) error {
 	bw := bufio.NewWriter(w)
-	wr, err := storage.NewWritable(struct{ io.Writer }{bw}, roots, carv2.WriteAsCarV1(true))
-	if err != nil {
-		return fmt.Errorf("write CAR: %w", err)
-	}
-	for _, b := range blocks {
-		if err := wr.Put(context.Background(), string(b.CID.Bytes()), b.Data); err != nil {
-			return fmt.Errorf("write CAR: %w", err)
-		}
-	}
-	if err := wr.Finalize(); err != nil {
+	if err := store.WriteCAR(bw, roots, blocks); err != nil {
 		return fmt.Errorf("write CAR: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -311,16 +279,11 @@ func writeCAR(path string, force bool, roots []cid.Cid, blocks []lineage.Block) 
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	w, err := storage.NewWritable(tmp, roots, carv2.WriteAsCarV1(true))
-	if err != nil {
+	bw := bufio.NewWriter(tmp)
+	if err := store.WriteCAR(bw, roots, blocks); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	for _, b := range blocks {
-		if err := w.Put(context.Background(), string(b.CID.Bytes()), b.Data); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-	}
-	if err := w.Finalize(); err != nil {
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
