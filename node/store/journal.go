@@ -212,7 +212,7 @@ func OpenAppender(home string) (*Appender, error) {
 	}
 	if errors.Is(statErr, fs.ErrNotExist) {
 		// A new name: made durable once, here.
-		if err := syncDir(home); err != nil {
+		if err := SyncDir(home); err != nil {
 			f.Close()
 			lock.Close()
 			return nil, err
@@ -272,8 +272,8 @@ func (a *Appender) Close() error {
 	return err
 }
 
-// syncDir makes a new name in dir durable.
-func syncDir(dir string) error {
+// SyncDir makes a new name in dir durable (fsync of the directory).
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
