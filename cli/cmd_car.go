@@ -308,4 +308,3 @@ func writeCAR(path string, force bool, roots []cid.Cid, blocks []lineage.Block) 
 	}
 	return store.SyncDir(filepath.Dir(path))
 }
-
