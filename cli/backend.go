@@ -1,16 +1,7 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/url"
-	"path/filepath"
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
@@ -21,7 +12,8 @@ import (
 )
 
 // backend is what commands need from a node: its store directly when no
-// daemon runs, or the daemon's local API when one owns the store.
+// daemon runs (localBackend), or the daemon's local API when one owns the
+// store (daemonBackend).
 type backend interface {
 	lineage.Resolver
 	store.Sink
@@ -33,12 +25,23 @@ type backend interface {
 	// verifies and keeps one (and, through a daemon, publishes it).
 	AllRevocations() ([]lineage.Block, error)
 	AddRevocation(b lineage.Block) error
+	// Revoke signs a revocation of record rc for reason and keeps it,
+	// returning its CID: the daemon signs with its key (the home's) and
+	// publishes it; on the store, key signs it here.
+	Revoke(ctx context.Context, key lineage.Signer, rc cid.Cid, reason string) (cid.Cid, error)
+	// Status says where record rc stands: through the daemon with its
+	// replicas counted live, on the store with what the store alone
+	// tells.
+	Status(ctx context.Context, rc cid.Cid) (node.APIStatus, error)
+	// FetchStats returns the daemon's fetch counters; ok=false on the
+	// store, which fetches nothing from the swarm.
+	FetchStats(ctx context.Context) (stats node.FetchStats, ok bool)
 	Close() error
 }
 
 var (
-	_ backend = (*store.Store)(nil)
-	_ backend = (*apiClient)(nil)
+	_ backend = localBackend{}
+	_ backend = daemonBackend{}
 )
 
 // access is what a command does with the store when it opens it itself:
@@ -58,10 +61,14 @@ func openBackend(c *cli.Context, mode access) (backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	if api, ok := dialAPI(c.Context, h); ok {
-		return api, nil
+	if api, ok := node.Dial(c.Context, h); ok {
+		return daemonBackend{api: api, ctx: c.Context}, nil
 	}
-	return openStore(c, mode)
+	st, err := openStore(c, mode)
+	if err != nil {
+		return nil, err
+	}
+	return localBackend{st}, nil
 }
 
 // sink is where record puts the records it signs.
@@ -85,12 +92,13 @@ func openSink(c *cli.Context) (sink, error) {
 
 // viaDaemonOrStore runs daemon when the home's daemon answers, else local
 // on the store opened here (and closed, with its error, after).
-func viaDaemonOrStore(c *cli.Context, mode access, daemon func(*apiClient) error, local func(*store.Store) error) error {
+func viaDaemonOrStore(c *cli.Context, mode access, daemon func(*node.Client) error, local func(*store.Store) error) error {
 	h, err := home(c)
 	if err != nil {
 		return err
 	}
-	if api, ok := dialAPI(c.Context, h); ok {
+	if api, ok := node.Dial(c.Context, h); ok {
+		defer api.Close()
 		return daemon(api)
 	}
 	st, err := openStore(c, mode)
@@ -104,173 +112,75 @@ func viaDaemonOrStore(c *cli.Context, mode access, daemon func(*apiClient) error
 	return st.Close()
 }
 
-// apiClient is the local API over the home's unix socket.
-type apiClient struct {
-	http *http.Client
-	ctx  context.Context
-}
+// localBackend is the store, opened by this process.
+type localBackend struct{ *store.Store }
 
-// dialAPI connects to home/api.sock; ok=false when no daemon answers
-// there (no socket, or one left by a daemon that died).
-func dialAPI(ctx context.Context, home string) (*apiClient, bool) {
-	sock := filepath.Join(home, node.APISocket)
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}
-	a := &apiClient{http: &http.Client{Transport: tr}, ctx: ctx}
-	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	var info node.APIInfo
-	if err := a.do(pctx, http.MethodGet, "/v1/id", nil, &info); err != nil {
-		return nil, false
-	}
-	return a, true
-}
-
-// apiStatusError is an error answer of the API.
-type apiStatusError struct {
-	code int
-	msg  string
-}
-
-func (e *apiStatusError) Error() string { return e.msg }
-
-func (a *apiClient) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://bonsai"+path, rd)
+func (l localBackend) Revoke(_ context.Context, key lineage.Signer, rc cid.Cid, reason string) (cid.Cid, error) {
+	v := &lineage.Revocation{Target: rc, Reason: reason, Time: time.Now().Unix()}
+	b, err := v.Sign(key)
 	if err != nil {
-		return err
+		return cid.Undef, err
 	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("daemon API: %w", err)
+	if err := l.AddRevocation(b); err != nil {
+		return cid.Undef, err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return fmt.Errorf("daemon API: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		_ = json.Unmarshal(data, &e)
-		if e.Error == "" {
-			e.Error = resp.Status
-		}
-		return &apiStatusError{code: resp.StatusCode, msg: e.Error}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("daemon API: bad answer to %s: %w", path, err)
-	}
-	return nil
+	return b.CID, nil
 }
 
-func cidPath(p string, c cid.Cid) string { return p + "?cid=" + url.QueryEscape(c.String()) }
-
-func (a *apiClient) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block, error) {
-	var bs []node.APIBlock
-	err := a.do(ctx, http.MethodGet, cidPath("/v1/resolve", out), nil, &bs)
-	var se *apiStatusError
-	if errors.As(err, &se) && se.code == http.StatusBadGateway {
-		return nil, fmt.Errorf("%w (%s)", lineage.ErrUnreachable, se.msg)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return node.FromAPIBlocks(bs)
+func (l localBackend) Status(_ context.Context, rc cid.Cid) (node.APIStatus, error) {
+	return node.LocalStatus(l.Store, rc)
 }
 
-func (a *apiClient) Put(blocks []lineage.Block, paths map[string]cid.Cid) (int, error) {
-	req := node.APIPut{Paths: map[string]string{}}
-	for _, b := range blocks {
-		req.Blocks = append(req.Blocks, node.APIBlock{CID: b.CID.String(), Data: b.Data})
-	}
-	for p, c := range paths {
-		req.Paths[p] = c.String()
-	}
-	var out struct{ Added int }
-	if err := a.do(a.ctx, http.MethodPost, "/v1/put", req, &out); err != nil {
-		return 0, err
-	}
-	return out.Added, nil
+func (localBackend) FetchStats(context.Context) (node.FetchStats, bool) {
+	return node.FetchStats{}, false
 }
 
-func (a *apiClient) Get(c cid.Cid) ([]byte, error) {
-	var b node.APIBlock
-	err := a.do(a.ctx, http.MethodGet, cidPath("/v1/record", c), nil, &b)
-	var se *apiStatusError
-	if errors.As(err, &se) && se.code == http.StatusNotFound {
-		return nil, fmt.Errorf("%s: %w", c, store.ErrNotFound)
-	}
-	return b.Data, err
+// daemonBackend is the daemon's store through its local API. The methods
+// without a context of their own (the store's) run under ctx, the
+// command's.
+type daemonBackend struct {
+	api *node.Client
+	ctx context.Context
 }
 
-func (a *apiClient) Claims(out cid.Cid) ([]store.Claim, error) {
-	var cs []node.APIClaim
-	if err := a.do(a.ctx, http.MethodGet, cidPath("/v1/claims", out), nil, &cs); err != nil {
-		return nil, err
-	}
-	claims := make([]store.Claim, len(cs))
-	for i, c := range cs {
-		rc, err := cid.Decode(c.Record)
-		if err != nil {
-			return nil, err
-		}
-		claims[i] = store.Claim{Record: rc, Time: c.Time, Data: c.Data}
-	}
-	return claims, nil
+func (d daemonBackend) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block, error) {
+	return d.api.Resolve(ctx, out)
 }
 
-func (a *apiClient) PathsOf(c cid.Cid) ([]string, error) {
-	var ps []string
-	err := a.do(a.ctx, http.MethodGet, cidPath("/v1/paths", c), nil, &ps)
-	return ps, err
+func (d daemonBackend) Put(blocks []lineage.Block, paths map[string]cid.Cid) (int, error) {
+	return d.api.Put(d.ctx, blocks, paths)
 }
 
-func (a *apiClient) Ancestry(out cid.Cid) ([]cid.Cid, []lineage.Block, error) {
-	var resp struct {
-		Roots  []string
-		Blocks []node.APIBlock
-	}
-	if err := a.do(a.ctx, http.MethodGet, cidPath("/v1/ancestry", out), nil, &resp); err != nil {
-		return nil, nil, err
-	}
-	var roots []cid.Cid
-	for _, r := range resp.Roots {
-		c, err := cid.Decode(r)
-		if err != nil {
-			return nil, nil, err
-		}
-		roots = append(roots, c)
-	}
-	blocks, err := node.FromAPIBlocks(resp.Blocks)
-	return roots, blocks, err
+func (d daemonBackend) Get(c cid.Cid) ([]byte, error) { return d.api.Record(d.ctx, c) }
+
+func (d daemonBackend) Claims(out cid.Cid) ([]store.Claim, error) { return d.api.Claims(d.ctx, out) }
+
+func (d daemonBackend) PathsOf(c cid.Cid) ([]string, error) { return d.api.Paths(d.ctx, c) }
+
+func (d daemonBackend) Ancestry(out cid.Cid) ([]cid.Cid, []lineage.Block, error) {
+	return d.api.Ancestry(d.ctx, out)
 }
 
-func (a *apiClient) Close() error { return nil }
+func (d daemonBackend) AllRevocations() ([]lineage.Block, error) { return d.api.Revocations(d.ctx) }
 
-func (a *apiClient) AllRevocations() ([]lineage.Block, error) {
-	var out node.RevocationsJSON
-	if err := a.do(a.ctx, http.MethodGet, "/v1/revocations", nil, &out); err != nil {
-		return nil, err
-	}
-	bs := make([]lineage.Block, len(out.Blocks))
-	for i, d := range out.Blocks {
-		bs[i] = lineage.Block{CID: lineage.RecordCID(d), Data: d}
-	}
-	return bs, nil
+func (d daemonBackend) AddRevocation(b lineage.Block) error {
+	_, err := d.api.AddRevocations(d.ctx, []lineage.Block{b})
+	return err
 }
 
-func (a *apiClient) AddRevocation(b lineage.Block) error {
-	return a.do(a.ctx, http.MethodPost, "/v1/revocations", node.RevocationsJSON{Blocks: [][]byte{b.Data}}, nil)
+func (d daemonBackend) Revoke(ctx context.Context, _ lineage.Signer, rc cid.Cid, reason string) (cid.Cid, error) {
+	return d.api.Revoke(ctx, rc, reason)
 }
+
+func (d daemonBackend) Status(ctx context.Context, rc cid.Cid) (node.APIStatus, error) {
+	return d.api.Status(ctx, rc)
+}
+
+// FetchStats asks the daemon; an error reads as no fetches (the stats
+// are a report on the side of a verification, never its verdict).
+func (d daemonBackend) FetchStats(ctx context.Context) (node.FetchStats, bool) {
+	info, _ := d.api.Info(ctx)
+	return info.Stats, true
+}
+
+func (d daemonBackend) Close() error { return d.api.Close() }

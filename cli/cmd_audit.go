@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -37,13 +35,10 @@ func auditCommand() *cli.Command {
 			if d := c.Duration("since"); d > 0 {
 				since = time.Now().Add(-d)
 			}
-			var out node.AuditJSON
-			err := viaDaemonOrStore(c, reading, func(api *apiClient) error {
-				q := url.Values{"policy": {c.String("policy")}}
-				if !since.IsZero() {
-					q.Set("since", since.UTC().Format(time.RFC3339Nano))
-				}
-				return api.do(c.Context, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &out)
+			var out node.APIAudit
+			err := viaDaemonOrStore(c, reading, func(api *node.Client) (err error) {
+				out, err = api.Audit(c.Context, node.APIAuditQuery{Since: since, Policy: c.String("policy")})
+				return err
 			}, func(st *store.Store) error {
 				var err error
 				if out.Events, err = st.Audit(since, c.String("policy")); err != nil {
@@ -108,12 +103,13 @@ func runEnforcementStatus(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	api, ok := dialAPI(c.Context, h)
+	api, ok := node.Dial(c.Context, h)
 	if !ok {
 		return fmt.Errorf("no daemon runs on %s: nothing enforces (start 'bonsai daemon')", h)
 	}
-	var st node.EnforcementStatus
-	if err := api.do(c.Context, http.MethodGet, "/v1/enforcement", nil, &st); err != nil {
+	defer api.Close()
+	st, err := api.Enforcement(c.Context)
+	if err != nil {
 		return err
 	}
 	if c.Bool("json") {

@@ -359,29 +359,93 @@ func runDaemon(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	pick := func(flag string, file []string) []string {
-		if c.IsSet(flag) {
-			return c.StringSlice(flag)
-		}
-		return file
+	d, err := daemonSettings(c, h, cfg)
+	if err != nil {
+		return err
 	}
+	// The addresses first: a bad one is the error, not a log line later.
+	metrics, err := checkDaemonAddrs(ctx, c.String("metrics"), d.listen)
+	if err != nil {
+		return err
+	}
+	if metrics != nil {
+		defer metrics.Close() // in case the node does not start; ServeMetrics closes it too
+	}
+
+	quietFramework(d.logger.Handler())
+	n, err := node.New(ctx, h, d.opts...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: the daemon's normal stop
+		}
+		return fmt.Errorf("daemon: %w", captureError(err))
+	}
+	defer n.Close()
+	if err := serveDaemon(c, n, h, d, metrics); err != nil {
+		return err
+	}
+	if err := n.Close(); err != nil {
+		return fmt.Errorf("daemon: stop: %w", err)
+	}
+	return nil
+}
+
+// daemonSetup is what the daemon starts its node with, from the flags and
+// config.json (flags win).
+type daemonSetup struct {
+	logger *slog.Logger
+	opts   []node.Option
+	// listen are the swarm's listen addresses, checked before it starts.
+	listen []string
+	// private: a swarm key is set; allowed: how many peers --allow admits
+	// (0: any). The daemon says so when it is up.
+	private bool
+	allowed int
+}
+
+// daemonSettings reads the daemon's settings in a fixed order, so that of
+// several bad ones the same is reported first: the log level, the swarm's,
+// the retention's, then the enforcement's.
+func daemonSettings(c *cli.Context, h string, cfg daemonConfig) (daemonSetup, error) {
+	var d daemonSetup
 	level := cfg.LogLevel
 	if c.IsSet("log-level") || level == "" {
 		level = c.String("log-level")
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return usagef("--log-level %q: %v", level, err)
+		return d, usagef("--log-level %q: %v", level, err)
 	}
-	logger := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: lv}))
-	opts := []node.Option{node.WithLogger(logger)}
-	listen := pick("listen", cfg.Listen)
-	if b := pick("bootstrap", cfg.Bootstrap); len(b) > 0 {
+	d.logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: lv}))
+	d.opts = []node.Option{node.WithLogger(d.logger)}
+	if err := d.swarm(c, cfg); err != nil {
+		return d, err
+	}
+	if err := d.retention(c, h, cfg); err != nil {
+		return d, err
+	}
+	return d, d.enforcement(c, cfg)
+}
+
+// flagOrFile is the string list of flag when it is set, else the config
+// file's.
+func flagOrFile(c *cli.Context, flag string, file []string) []string {
+	if c.IsSet(flag) {
+		return c.StringSlice(flag)
+	}
+	return file
+}
+
+// swarm adds the swarm's settings: bootstrap peers, swarm key, listen
+// addresses (TCP only with a swarm key) and the peers admitted.
+func (d *daemonSetup) swarm(c *cli.Context, cfg daemonConfig) error {
+	d.listen = flagOrFile(c, "listen", cfg.Listen)
+	if b := flagOrFile(c, "bootstrap", cfg.Bootstrap); len(b) > 0 {
 		infos, err := dht.ParseAddrs(b)
 		if err != nil {
 			return usagef("--bootstrap: %v", err)
 		}
-		opts = append(opts, node.WithBootstrap(infos...))
+		d.opts = append(d.opts, node.WithBootstrap(infos...))
 	}
 	keyFile := cfg.SwarmKey
 	if c.IsSet("swarm-key") {
@@ -392,16 +456,17 @@ func runDaemon(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		opts = append(opts, node.WithSwarmKey(psk))
-		if len(listen) == 0 {
-			listen = []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", dht.DefaultPort)}
+		d.opts = append(d.opts, node.WithSwarmKey(psk))
+		d.private = true
+		if len(d.listen) == 0 {
+			d.listen = []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", dht.DefaultPort)}
 		}
 	}
-	if len(listen) == 0 {
-		listen = dht.DefaultListen
+	if len(d.listen) == 0 {
+		d.listen = dht.DefaultListen
 	}
-	opts = append(opts, node.WithListen(listen...))
-	allow := pick("allow", cfg.Allow)
+	d.opts = append(d.opts, node.WithListen(d.listen...))
+	allow := flagOrFile(c, "allow", cfg.Allow)
 	if len(allow) > 0 {
 		var ids []peer.ID
 		for _, s := range allow {
@@ -411,15 +476,23 @@ func runDaemon(c *cli.Context) error {
 			}
 			ids = append(ids, id)
 		}
-		opts = append(opts, node.WithAllow(ids...))
+		d.opts = append(d.opts, node.WithAllow(ids...))
 	}
+	d.allowed = len(allow)
+	return nil
+}
+
+// retention adds what the node keeps and where: λ levels, the GC
+// interval, the DHT's replication.
+func (d *daemonSetup) retention(c *cli.Context, h string, cfg daemonConfig) error {
 	keep := c.Int("keep-levels")
 	if !c.IsSet("keep-levels") && cfg.KeepLevels != nil {
 		keep = *cfg.KeepLevels
 	}
-	opts = append(opts, node.WithKeepLevels(keep))
+	d.opts = append(d.opts, node.WithKeepLevels(keep))
 	every := c.Duration("gc-interval")
 	if !c.IsSet("gc-interval") && cfg.GCInterval != "" {
+		var err error
 		if every, err = time.ParseDuration(cfg.GCInterval); err != nil {
 			return fmt.Errorf("daemon: %s: gc_interval %q: %w", filepath.Join(h, ConfigFile), cfg.GCInterval, err)
 		}
@@ -427,12 +500,18 @@ func runDaemon(c *cli.Context) error {
 	if every < 0 {
 		return usagef("--gc-interval %v: must be 0 (off) or more", every)
 	}
-	opts = append(opts, node.WithGCInterval(every))
+	d.opts = append(d.opts, node.WithGCInterval(every))
 	repl := c.Int("replication")
 	if !c.IsSet("replication") && cfg.Replication > 0 {
 		repl = cfg.Replication
 	}
-	opts = append(opts, node.WithReplication(repl))
+	d.opts = append(d.opts, node.WithReplication(repl))
+	return nil
+}
+
+// enforcement adds the enforcement's settings (the audit log's bound,
+// what a late decision does) and the directories --watch captures.
+func (d *daemonSetup) enforcement(c *cli.Context, cfg daemonConfig) error {
 	enforcing := c.Bool("enforce")
 	if !c.IsSet("enforce") && cfg.Enforce != nil {
 		enforcing = *cfg.Enforce
@@ -452,36 +531,42 @@ func runDaemon(c *cli.Context) error {
 		if c.Duration("decision-timeout") <= 0 {
 			return usagef("--decision-timeout %v: must be positive", c.Duration("decision-timeout"))
 		}
-		opts = append(opts, node.WithEnforcement(auditMax), node.WithEgressPin(c.String("egress-pin")),
+		d.opts = append(d.opts, node.WithEnforcement(auditMax), node.WithEgressPin(c.String("egress-pin")),
 			node.WithDecisionTimeout(c.Duration("decision-timeout"), late == "allow"))
 	}
-	if w := pick("watch", cfg.Watch); len(w) > 0 {
-		opts = append(opts, node.WithWatch(w...))
+	if w := flagOrFile(c, "watch", cfg.Watch); len(w) > 0 {
+		d.opts = append(d.opts, node.WithWatch(w...))
 	}
+	return nil
+}
 
-	// The addresses first: a bad one is the error, not a log line later.
+// checkDaemonAddrs binds the metrics address (when one is given) and
+// checks every listen address, before the node starts: a bad one is the
+// start's error. The caller closes the metrics listener.
+func checkDaemonAddrs(ctx context.Context, metricsAddr string, listen []string) (net.Listener, error) {
 	var metrics net.Listener
-	if addr := c.String("metrics"); addr != "" {
-		if metrics, err = node.ListenMetrics(ctx, addr); err != nil {
-			return fmt.Errorf("daemon: %w", &addrError{what: "metrics", addr: addr, reason: netReason(err), err: err})
+	if metricsAddr != "" {
+		var err error
+		if metrics, err = node.ListenMetrics(ctx, metricsAddr); err != nil {
+			return nil, fmt.Errorf("daemon: %w", &addrError{what: "metrics", addr: metricsAddr, reason: netReason(err), err: err})
 		}
-		defer metrics.Close() // in case the node does not start; ServeMetrics closes it too
 	}
 	for _, a := range listen {
 		if err := checkListen(ctx, a); err != nil {
-			return fmt.Errorf("daemon: %w", err)
+			if metrics != nil {
+				metrics.Close()
+			}
+			return nil, fmt.Errorf("daemon: %w", err)
 		}
 	}
+	return metrics, nil
+}
 
-	quietFramework(logger.Handler())
-	n, err := node.New(ctx, h, opts...)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while starting: the daemon's normal stop
-		}
-		return fmt.Errorf("daemon: %w", captureError(err))
-	}
-	defer n.Close()
+// serveDaemon serves the local API, and metrics when metrics is not nil,
+// of the started node n until the command's context ends (nil) or the
+// local API fails (its error).
+func serveDaemon(c *cli.Context, n *node.Node, h string, d daemonSetup, metrics net.Listener) error {
+	ctx := c.Context
 	// run ends with ctx, or sooner if the local API fails.
 	run, stop := context.WithCancel(ctx)
 	defer stop()
@@ -493,29 +578,15 @@ func runDaemon(c *cli.Context) error {
 		go func() {
 			defer close(metricsDone)
 			if err := n.ServeMetrics(run, metrics); err != nil {
-				logger.Error("metrics server stopped", "err", err)
+				d.logger.Error("metrics server stopped", "err", err)
 			}
 		}()
 	}
-	var bound []string
-	for _, a := range n.Swarm.Host.Network().ListenAddresses() {
-		bound = append(bound, a.String())
-	}
-	api := filepath.Join(h, node.APISocket)
-	fmt.Fprintf(c.App.ErrWriter, "bonsai: listening on %s; %s\n", strings.Join(bound, ", "), swarmState(keyFile != "", len(allow)))
-	if metrics != nil {
-		fmt.Fprintf(c.App.ErrWriter, "bonsai: local API on %s; metrics on http://%s/metrics\n", api, metrics.Addr())
-	} else {
-		fmt.Fprintf(c.App.ErrWriter, "bonsai: local API on %s\n", api)
-	}
-	var addrs []string
-	for _, a := range n.Swarm.Addrs() {
-		addrs = append(addrs, a.String())
-	}
-	logger.Info("daemon ready", "id", n.ID(), "addrs", addrs, "api", api)
+	announceDaemon(c.App.ErrWriter, n, h, d, metrics)
+	var err error
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down")
+		d.logger.Info("shutting down")
 		err = <-apiErr
 	case err = <-apiErr:
 		// Before ctx ends, ServeAPI returns only on an error.
@@ -527,10 +598,28 @@ func runDaemon(c *cli.Context) error {
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	if err := n.Close(); err != nil {
-		return fmt.Errorf("daemon: stop: %w", err)
-	}
 	return nil
+}
+
+// announceDaemon says on w where the started daemon listens and who may
+// use its swarm, and logs that it is ready.
+func announceDaemon(w io.Writer, n *node.Node, h string, d daemonSetup, metrics net.Listener) {
+	var bound []string
+	for _, a := range n.Swarm.Host.Network().ListenAddresses() {
+		bound = append(bound, a.String())
+	}
+	api := filepath.Join(h, node.APISocket)
+	fmt.Fprintf(w, "bonsai: listening on %s; %s\n", strings.Join(bound, ", "), swarmState(d.private, d.allowed))
+	if metrics != nil {
+		fmt.Fprintf(w, "bonsai: local API on %s; metrics on http://%s/metrics\n", api, metrics.Addr())
+	} else {
+		fmt.Fprintf(w, "bonsai: local API on %s\n", api)
+	}
+	var addrs []string
+	for _, a := range n.Swarm.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	d.logger.Info("daemon ready", "id", n.ID(), "addrs", addrs, "api", api)
 }
 
 // readSwarmKey reads a libp2p pre-shared key file, refusing one that

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/bonsai-lineage/bonsai/node/store"
@@ -26,8 +25,9 @@ func gcCommand() *cli.Command {
 				return usagef("gc takes no arguments")
 			}
 			var st store.GCStats
-			err := viaDaemonOrStore(c, writing, func(api *apiClient) error {
-				return api.do(c.Context, http.MethodPost, "/v1/gc", nil, &st)
+			err := viaDaemonOrStore(c, writing, func(api *node.Client) (err error) {
+				st, err = api.GC(c.Context)
+				return err
 			}, func(local *store.Store) error {
 				h, err := home(c)
 				if err != nil {

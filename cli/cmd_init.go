@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 
-	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/urfave/cli/v2"
 )
@@ -53,8 +52,9 @@ func idCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				var info node.APIInfo
-				if err := api.do(c.Context, "GET", "/v1/id", nil, &info); err != nil {
+				defer api.Close()
+				info, err := api.Info(c.Context)
+				if err != nil {
 					return err
 				}
 				out.Peer, out.Addrs = info.ID, append([]string{}, info.Addrs...)

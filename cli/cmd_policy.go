@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,9 +111,9 @@ func runPolicyApply(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	err = viaDaemonOrStore(c, writing, func(api *apiClient) error {
-		var out node.PolicyJSON
-		return api.do(c.Context, http.MethodPost, "/v1/policy", node.PolicyJSON{File: file, YAML: string(data)}, &out)
+	err = viaDaemonOrStore(c, writing, func(api *node.Client) error {
+		_, err := api.ApplyPolicy(c.Context, file, data)
+		return err
 	}, func(st *store.Store) error {
 		_, err := st.PutPolicy(file, data)
 		return err
@@ -127,15 +125,14 @@ func runPolicyApply(c *cli.Context) error {
 	return nil
 }
 
-func storedPolicies(c *cli.Context) ([]node.PolicyJSON, error) {
-	var out []node.PolicyJSON
-	err := viaDaemonOrStore(c, reading, func(api *apiClient) error {
-		return api.do(c.Context, http.MethodGet, "/v1/policies", nil, &out)
+func storedPolicies(c *cli.Context) ([]node.APIPolicy, error) {
+	var out []node.APIPolicy
+	err := viaDaemonOrStore(c, reading, func(api *node.Client) (err error) {
+		out, err = api.Policies(c.Context)
+		return err
 	}, func(st *store.Store) error {
 		ps, err := st.Policies()
-		for _, p := range ps {
-			out = append(out, node.PolicyJSON{Name: p.Name, YAML: string(p.YAML), Policy: p.Policy})
-		}
+		out = node.APIPoliciesOf(ps)
 		return err
 	})
 	return out, err
@@ -151,7 +148,7 @@ func runPolicyList(c *cli.Context) error {
 	}
 	if c.Bool("json") {
 		if ps == nil {
-			ps = []node.PolicyJSON{}
+			ps = []node.APIPolicy{}
 		}
 		return printJSON(c.App.Writer, ps)
 	}
@@ -174,8 +171,8 @@ func runPolicyRm(c *cli.Context) error {
 		return usagef("policy rm needs exactly one NAME")
 	}
 	name := c.Args().First()
-	err := viaDaemonOrStore(c, writing, func(api *apiClient) error {
-		return api.do(c.Context, http.MethodPost, "/v1/policy/rm?name="+url.QueryEscape(name), nil, nil)
+	err := viaDaemonOrStore(c, writing, func(api *node.Client) error {
+		return api.RemovePolicy(c.Context, name)
 	}, func(st *store.Store) error { return st.DeletePolicy(name) })
 	if err != nil {
 		return err

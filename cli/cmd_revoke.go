@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/http"
-	"time"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/ipfs/go-cid"
@@ -83,25 +81,11 @@ func runRevoke(c *cli.Context) error {
 		}
 	}
 	for _, rc := range records {
-		var revCID string
-		if api, ok := st.(*apiClient); ok {
-			var resp struct{ Revocation string }
-			if err := api.do(c.Context, http.MethodPost, "/v1/revoke", map[string]string{"record": rc.String(), "reason": c.String("reason")}, &resp); err != nil {
-				return err
-			}
-			revCID = resp.Revocation
-		} else {
-			v := &lineage.Revocation{Target: rc, Reason: c.String("reason"), Time: time.Now().Unix()}
-			b, err := v.Sign(key)
-			if err != nil {
-				return err
-			}
-			if err := st.AddRevocation(b); err != nil {
-				return err
-			}
-			revCID = b.CID.String()
+		rev, err := st.Revoke(c.Context, key, rc, c.String("reason"))
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(c.App.Writer, "revoked %s: revocation %s\n", rc, revCID)
+		fmt.Fprintf(c.App.Writer, "revoked %s: revocation %s\n", rc, rev)
 	}
 	return st.Close()
 }

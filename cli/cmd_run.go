@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/bpf"
+	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/urfave/cli/v2"
 )
@@ -41,16 +42,9 @@ func runCommand() *cli.Command {
 }
 
 func runRun(c *cli.Context) error {
-	args := c.Args().Slice()
-	asJSON := false
-	if len(args) > 0 && args[0] == "--json" {
-		asJSON, args = true, args[1:]
-	}
-	if len(args) > 0 && args[0] == "--" {
-		args = args[1:]
-	}
-	if len(args) == 0 {
-		return usagef("run needs a command: bonsai run [--json] [--] CMD [ARGS...]")
+	args, asJSON, err := runArgs(c.Args().Slice())
+	if err != nil {
+		return err
 	}
 	if args[0] == "-h" || args[0] == "--help" {
 		cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
@@ -75,31 +69,10 @@ func runRun(c *cli.Context) error {
 	if !asJSON {
 		printGaps(c.App.ErrWriter, run.Result.Gaps)
 	}
-
-	var outs []store.Output
-	recordStart := selfCPU()
-	if c.Context.Err() != nil {
-		// Interrupted: what the run made is still recorded (incomplete),
-		// within a deadline of its own.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), SignalGrace/2)
-		defer cancel()
-		c.Context = rctx
+	outs, recordCPU, err := recordRun(c, key, run)
+	if err != nil {
+		return err
 	}
-	if len(run.Result.Outputs) > 0 {
-		st, err := openBackend(c, writing)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		outs, err = (&store.Recorder{Store: st, Key: key}).RecordObserved(run.Result.Outputs)
-		if err != nil {
-			return err
-		}
-		if err := st.Close(); err != nil {
-			return err
-		}
-	}
-	recordCPU := selfCPU() - recordStart
 	if asJSON {
 		if err := printRunJSON(c.App.Writer, run, outs, recordCPU); err != nil {
 			return err
@@ -113,6 +86,50 @@ func runRun(c *cli.Context) error {
 		return exitStatus{run.Status}
 	}
 	return nil
+}
+
+// runArgs splits run's arguments ([--json] [--] CMD [ARGS...]): the
+// command line to run, and whether --json was given.
+func runArgs(args []string) (cmd []string, asJSON bool, err error) {
+	if len(args) > 0 && args[0] == "--json" {
+		asJSON, args = true, args[1:]
+	}
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return nil, false, usagef("run needs a command: bonsai run [--json] [--] CMD [ARGS...]")
+	}
+	return args, asJSON, nil
+}
+
+// recordRun signs and stores a record of every output of run, through the
+// daemon when one runs, and returns them with the CPU time it took. An
+// interrupted run is still recorded (incomplete), within a deadline of
+// its own.
+func recordRun(c *cli.Context, key lineage.Signer, run *capturedRun) ([]store.Output, time.Duration, error) {
+	start := selfCPU()
+	if c.Context.Err() != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), SignalGrace/2)
+		defer cancel()
+		c.Context = rctx
+	}
+	if len(run.Result.Outputs) == 0 {
+		return nil, selfCPU() - start, nil
+	}
+	st, err := openBackend(c, writing)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer st.Close()
+	outs, err := (&store.Recorder{Store: st, Key: key}).RecordObserved(run.Result.Outputs)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := st.Close(); err != nil {
+		return nil, 0, err
+	}
+	return outs, selfCPU() - start, nil
 }
 
 // printGaps says, one line each, what the capture missed and which

@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/bonsai-lineage/bonsai/node/store"
@@ -12,12 +11,12 @@ import (
 )
 
 // daemonAPI connects to the home's daemon, or says that one is needed.
-func daemonAPI(c *cli.Context) (*apiClient, error) {
+func daemonAPI(c *cli.Context) (*node.Client, error) {
 	h, err := home(c)
 	if err != nil {
 		return nil, err
 	}
-	api, ok := dialAPI(c.Context, h)
+	api, ok := node.Dial(c.Context, h)
 	if !ok {
 		return nil, fmt.Errorf("no daemon running for %s (start 'bonsai daemon')", h)
 	}
@@ -47,15 +46,7 @@ func statusCommand() *cli.Command {
 				return err
 			}
 			defer b.Close()
-			var st node.APIStatus
-			switch b := b.(type) {
-			case *apiClient:
-				err = b.do(c.Context, http.MethodGet, cidPath("/v1/status", rc), nil, &st)
-			case *store.Store:
-				st, err = node.LocalStatus(b, rc)
-			default:
-				err = fmt.Errorf("status: unexpected backend %T", b)
-			}
+			st, err := b.Status(c.Context, rc)
 			if err != nil {
 				return err
 			}
@@ -136,8 +127,9 @@ func pinCommands() []*cli.Command {
 				if err != nil {
 					return err
 				}
-				var p node.PinJSON
-				if err := api.do(c.Context, http.MethodPost, cidPath("/v1/pin", out), nil, &p); err != nil {
+				defer api.Close()
+				p, err := api.Pin(c.Context, out)
+				if err != nil {
 					return err
 				}
 				fmt.Fprintf(c.App.Writer, "pinned %s: %s, %s\n", p.Output, plural(p.Records, "record"), plural(int(p.Bytes), "byte"))
@@ -154,19 +146,9 @@ func pinCommands() []*cli.Command {
 				if err != nil {
 					return err
 				}
-				h, err := home(c)
-				if err != nil {
-					return err
-				}
-				if api, ok := dialAPI(c.Context, h); ok {
-					return api.do(c.Context, http.MethodPost, cidPath("/v1/unpin", out), nil, nil)
-				}
-				st, err := openStore(c, writing)
-				if err != nil {
-					return err
-				}
-				defer st.Close()
-				return st.Unpin(out)
+				return viaDaemonOrStore(c, writing, func(api *node.Client) error {
+					return api.Unpin(c.Context, out)
+				}, func(st *store.Store) error { return st.Unpin(out) })
 			},
 		},
 		{
@@ -174,34 +156,25 @@ func pinCommands() []*cli.Command {
 			Usage: "list pinned ancestries with their record counts and bytes",
 			Flags: []cli.Flag{jsonFlag},
 			Action: func(c *cli.Context) error {
-				var pins []node.PinJSON
-				h, err := home(c)
+				var pins []node.APIPin
+				err := viaDaemonOrStore(c, reading, func(api *node.Client) (err error) {
+					pins, err = api.Pins(c.Context)
+					return err
+				}, func(st *store.Store) error {
+					ps, err := st.Pins()
+					for _, p := range ps {
+						pins = append(pins, node.APIPinOf(p))
+					}
+					return err
+				})
 				if err != nil {
 					return err
-				}
-				if api, ok := dialAPI(c.Context, h); ok {
-					if err := api.do(c.Context, http.MethodGet, "/v1/pins", nil, &pins); err != nil {
-						return err
-					}
-				} else {
-					st, err := openStore(c, reading)
-					if err != nil {
-						return err
-					}
-					defer st.Close()
-					ps, err := st.Pins()
-					if err != nil {
-						return err
-					}
-					for _, p := range ps {
-						pins = append(pins, node.PinJSONOf(p))
-					}
 				}
 				if c.Bool("json") {
 					enc := json.NewEncoder(c.App.Writer)
 					enc.SetIndent("", "  ")
 					if pins == nil {
-						pins = []node.PinJSON{}
+						pins = []node.APIPin{}
 					}
 					return enc.Encode(pins)
 				}

@@ -89,18 +89,15 @@ func runVerify(c *cli.Context) error {
 		}
 		defer fmt.Fprint(c.App.ErrWriter, "\r\033[K")
 	}
-	api, viaDaemon := st.(*apiClient)
-	var before node.FetchStats
-	if viaDaemon {
-		before = api.stats(ctx)
-	}
+	before, viaDaemon := st.FetchStats(ctx)
 	res, err := lineage.Check(ctx, target, st, opts)
 	if err != nil {
 		return err
 	}
 	var swarm *node.FetchStats
 	if viaDaemon {
-		d := statsDiff(before, api.stats(ctx))
+		after, _ := st.FetchStats(ctx)
+		d := statsDiff(before, after)
 		swarm = &d
 	}
 	paths, err := pathsOf(st, res, target, path)
@@ -163,12 +160,6 @@ func pathsOf(st backend, res *lineage.Result, target cid.Cid, targetPath string)
 		}
 	}
 	return paths, nil
-}
-
-func (a *apiClient) stats(ctx context.Context) node.FetchStats {
-	var info node.APIInfo
-	_ = a.do(ctx, "GET", "/v1/id", nil, &info)
-	return info.Stats
 }
 
 // statsDiff is what the daemon fetched between two snapshots: the swarm

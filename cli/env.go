@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/bonsai-lineage/bonsai/signer"
 	"github.com/ipfs/go-cid"
@@ -103,20 +102,16 @@ func hasher(c *cli.Context) (func(path string) (cid.Cid, error), error) {
 		if herr != nil {
 			return cid.Undef, err
 		}
-		api, ok := dialAPI(c.Context, h)
+		api, ok := node.Dial(c.Context, h)
 		if !ok {
 			return cid.Undef, err
 		}
+		defer api.Close()
 		abs, aerr := filepath.Abs(p)
 		if aerr != nil {
 			return cid.Undef, aerr
 		}
-		var out struct{ CID string }
-		q := "/v1/hash?path=" + url.QueryEscape(abs) + "&hash=" + url.QueryEscape(name)
-		if err := api.do(c.Context, http.MethodGet, q, nil, &out); err != nil {
-			return cid.Undef, err
-		}
-		return cid.Decode(out.CID)
+		return api.Hash(c.Context, node.APIHashQuery{Path: abs, Hash: name})
 	}, nil
 }
 

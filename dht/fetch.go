@@ -462,21 +462,9 @@ type queued struct {
 // The first output expanded with records may be served truncated when its
 // records alone overflow a response, so that every response makes progress.
 func (s *Server) serveAncestry(ctx context.Context, req *Request, maxRecords, maxDepth int) (*Response, error) {
-	resp := &Response{}
-	left := budget{blocks: maxRecords, bytes: s.cfg.maxBytes - responseOverhead}
-	skip := cidSetOf(req.Skip)
-	seenOut := map[cid.Cid]bool{} // queued, expanded, missing or skipped
-	seenRec := map[cid.Cid]bool{} // served
-	var queue []queued
-	for _, c := range req.CIDs {
-		if !seenOut[c] {
-			seenOut[c] = true
-			queue = append(queue, queued{c, 0})
-			left.bytes -= cidCost(c)
-		}
-	}
-	for len(queue) > 0 {
-		q := queue[0]
+	w := newAncestryWalk(req, budget{blocks: maxRecords, bytes: s.cfg.maxBytes - responseOverhead})
+	for len(w.queue) > 0 {
+		q := w.queue[0]
 		if q.depth > maxDepth || ctx.Err() != nil {
 			break // breadth first: everything queued is as deep or deeper
 		}
@@ -491,73 +479,126 @@ func (s *Server) serveAncestry(ctx context.Context, req *Request, maxRecords, ma
 		if len(blocks) == 0 {
 			// Not held here: it moves from the queue to the missing
 			// list, its cost already counted.
-			resp.Missing = append(resp.Missing, q.out)
-			queue = queue[1:]
+			w.resp.Missing = append(w.resp.Missing, q.out)
+			w.queue = w.queue[1:]
 			continue
 		}
-		// The popped output leaves the frontier: its cost comes back.
-		room := left
-		room.bytes += cidCost(q.out)
-		var taken []lineage.Block
-		var next []queued
-		pending := map[cid.Cid]bool{}
-		all := true
-		for _, b := range blocks {
-			if seenRec[b.CID] || pending[b.CID] {
-				continue
-			}
-			// Decode to find the inputs; a block that does not decode
-			// is not served (the client could not use it either).
-			r, err := lineage.DecodeBlock(b.CID, b.Data)
-			if err != nil {
-				slog.Debug("fetch: local record does not decode", "cid", b.CID, "err", err)
-				continue
-			}
-			cost := blockCost(b)
-			var add []queued
-			for _, in := range r.Inputs {
-				if !seenOut[in] && !pending[in] && !skip[in] {
-					add = append(add, queued{in, q.depth + 1})
-					cost += cidCost(in)
-				}
-			}
-			listed := len(queue) - 1 + len(next) + len(add) + len(resp.Missing)
-			if room.blocks < 1 || room.bytes < cost || listed > MaxFrontier {
-				all = false
-				break
-			}
-			pending[b.CID] = true
-			for _, a := range add {
-				pending[a.out] = true
-			}
-			room.blocks--
-			room.bytes -= cost
-			taken = append(taken, b)
-			next = append(next, add...)
-		}
-		if !all && (len(resp.Blocks) > 0 || len(taken) == 0) {
+		e := w.expand(q, blocks)
+		if !e.all && (len(w.resp.Blocks) > 0 || len(e.taken) == 0) {
 			break
 		}
-		for _, b := range taken {
-			seenRec[b.CID] = true
-		}
-		for _, n := range next {
-			seenOut[n.out] = true
-		}
-		resp.Blocks = append(resp.Blocks, taken...)
-		left = room
-		queue = append(queue[1:], next...)
-		if !all {
+		w.commit(e)
+		if !e.all {
 			break
 		}
 	}
-	if len(queue) > 0 {
-		resp.Frontier = make([]cid.Cid, len(queue))
-		for i, q := range queue {
-			resp.Frontier[i] = q.out
+	return w.response(), nil
+}
+
+// ancestryWalk is the state of one serveAncestry: the response so far,
+// the budget left, and the queue of outputs still to expand.
+type ancestryWalk struct {
+	resp    *Response
+	left    budget
+	skip    map[cid.Cid]bool
+	seenOut map[cid.Cid]bool // queued, expanded, missing or skipped
+	seenRec map[cid.Cid]bool // served
+	queue   []queued
+}
+
+// newAncestryWalk queues the requested outputs, each once, their cost
+// taken from left.
+func newAncestryWalk(req *Request, left budget) *ancestryWalk {
+	w := &ancestryWalk{resp: &Response{}, left: left, skip: cidSetOf(req.Skip),
+		seenOut: map[cid.Cid]bool{}, seenRec: map[cid.Cid]bool{}}
+	for _, c := range req.CIDs {
+		if !w.seenOut[c] {
+			w.seenOut[c] = true
+			w.queue = append(w.queue, queued{c, 0})
+			w.left.bytes -= cidCost(c)
 		}
 	}
-	return resp, nil
+	return w
+}
+
+// expansion is what expanding one output would add: the records taken,
+// the inputs they newly queue, and the budget left after.
+type expansion struct {
+	taken []lineage.Block
+	next  []queued
+	room  budget
+	// all: every record of the output fit; else taken is a prefix.
+	all bool
+}
+
+// expand takes the records of q (the queue's head), blocks, while they
+// and the inputs they queue fit the budget and the frontier's bound. It
+// changes nothing: commit does.
+func (w *ancestryWalk) expand(q queued, blocks []lineage.Block) expansion {
+	// The popped output leaves the frontier: its cost comes back.
+	e := expansion{room: w.left, all: true}
+	e.room.bytes += cidCost(q.out)
+	pending := map[cid.Cid]bool{}
+	for _, b := range blocks {
+		if w.seenRec[b.CID] || pending[b.CID] {
+			continue
+		}
+		// Decode to find the inputs; a block that does not decode
+		// is not served (the client could not use it either).
+		r, err := lineage.DecodeBlock(b.CID, b.Data)
+		if err != nil {
+			slog.Debug("fetch: local record does not decode", "cid", b.CID, "err", err)
+			continue
+		}
+		cost := blockCost(b)
+		var add []queued
+		for _, in := range r.Inputs {
+			if !w.seenOut[in] && !pending[in] && !w.skip[in] {
+				add = append(add, queued{in, q.depth + 1})
+				cost += cidCost(in)
+			}
+		}
+		listed := len(w.queue) - 1 + len(e.next) + len(add) + len(w.resp.Missing)
+		if e.room.blocks < 1 || e.room.bytes < cost || listed > MaxFrontier {
+			e.all = false
+			break
+		}
+		pending[b.CID] = true
+		for _, a := range add {
+			pending[a.out] = true
+		}
+		e.room.blocks--
+		e.room.bytes -= cost
+		e.taken = append(e.taken, b)
+		e.next = append(e.next, add...)
+	}
+	return e
+}
+
+// commit serves the records of e and moves the queue on: its head out,
+// e's inputs in.
+func (w *ancestryWalk) commit(e expansion) {
+	for _, b := range e.taken {
+		w.seenRec[b.CID] = true
+	}
+	for _, n := range e.next {
+		w.seenOut[n.out] = true
+	}
+	w.resp.Blocks = append(w.resp.Blocks, e.taken...)
+	w.left = e.room
+	w.queue = append(w.queue[1:], e.next...)
+}
+
+// response is the walk's response, what is left in the queue as its
+// frontier.
+func (w *ancestryWalk) response() *Response {
+	if len(w.queue) > 0 {
+		w.resp.Frontier = make([]cid.Cid, len(w.queue))
+		for i, q := range w.queue {
+			w.resp.Frontier[i] = q.out
+		}
+	}
+	return w.resp
 }
 
 // limiters holds one token bucket per peer. Buckets that are full again

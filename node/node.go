@@ -469,21 +469,21 @@ func (n *Node) GC(ctx context.Context) (store.GCStats, error) {
 // publisher puts own records into the DHT and provides their outputs.
 type publisher struct{ n *Node }
 
-func (p publisher) Publish(ctx context.Context, rec *lineage.Record, blk lineage.Block) (int, error) {
+func (p publisher) Publish(ctx context.Context, rec *lineage.Record, blk lineage.Block) error {
 	if len(p.n.Swarm.Host.Network().Peers()) == 0 {
-		return 0, errors.New("no peers connected")
+		return errors.New("no peers connected")
 	}
 	if err := p.n.Swarm.PutRecord(ctx, blk); err != nil {
-		return 0, fmt.Errorf("put record: %w", err)
+		return fmt.Errorf("put record: %w", err)
 	}
 	if err := p.n.Swarm.Provide(ctx, rec.Output); err != nil {
-		return 0, fmt.Errorf("provide output: %w", err)
+		return fmt.Errorf("provide output: %w", err)
 	}
 	if len(rec.Inputs) == 0 {
 		// Nothing below it: this node holds its whole ancestry.
 		p.n.queueProvide(dht.AncestryKey(rec.Output))
 	}
-	return 0, nil
+	return nil
 }
 
 // storeSource serves the store over the fetch protocol.

@@ -26,17 +26,27 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// Publisher puts an own record into the swarm. It returns how many peers
-// are known to hold the record now (0 when it cannot tell). It must return
-// when ctx is done.
+// Publisher puts an own record into the swarm. It must return when ctx is
+// done.
 type Publisher interface {
-	Publish(ctx context.Context, rec *lineage.Record, blk lineage.Block) (replicas int, err error)
+	Publish(ctx context.Context, rec *lineage.Record, blk lineage.Block) error
+}
+
+// outboxStore is what the outbox needs of the store (a *store.Store).
+type outboxStore interface {
+	DueOutbox(now time.Time, limit int) ([]store.OutboxEntry, error)
+	NextOutboxWake() (time.Time, bool, error)
+	DisownForeign(cs []cid.Cid) (map[cid.Cid]bool, error)
+	SweepForeign() (int, error)
+	Get(c cid.Cid) ([]byte, error)
+	MarkPublished(c cid.Cid, at time.Time) error
+	MarkFailed(c cid.Cid, err error, now time.Time) error
 }
 
 // Outbox publishes the node's own records from the store's outbox, retrying
 // failures with backoff, until its Run's context is done.
 type Outbox struct {
-	st          *store.Store
+	st          outboxStore
 	pub         Publisher
 	concurrency int
 	timeout     time.Duration
@@ -75,25 +85,6 @@ func WithOutboxTimeout(d time.Duration) OutboxOption {
 	}
 }
 
-// WithOutboxBatch sets how many due entries are taken per round (default
-// 64). n < 1 keeps the default.
-func WithOutboxBatch(n int) OutboxOption {
-	return func(o *Outbox) {
-		if n >= 1 {
-			o.batch = n
-		}
-	}
-}
-
-// WithOutboxClock replaces time.Now, for tests. nil keeps time.Now.
-func WithOutboxClock(now func() time.Time) OutboxOption {
-	return func(o *Outbox) {
-		if now != nil {
-			o.now = now
-		}
-	}
-}
-
 // WithOutboxLogger sets the logger (default slog.Default()). nil keeps the
 // default.
 func WithOutboxLogger(l *slog.Logger) OutboxOption {
@@ -102,12 +93,6 @@ func WithOutboxLogger(l *slog.Logger) OutboxOption {
 			o.log = l
 		}
 	}
-}
-
-// withOutboxTimer replaces the timer Run sleeps on, for tests that drive
-// the clock themselves.
-func withOutboxTimer(f func(time.Duration) (<-chan time.Time, func() bool)) OutboxOption {
-	return func(o *Outbox) { o.newTimer = f }
 }
 
 func outboxRealTimer(d time.Duration) (<-chan time.Time, func() bool) {
@@ -312,10 +297,9 @@ func (o *Outbox) publishOne(ctx context.Context, e store.OutboxEntry) (pubErr, e
 			o.log.Error("outbox: stored record does not decode", "record", c, "err", pubErr)
 		}
 	}
-	var replicas int
 	if pubErr == nil {
 		actx, cancel := context.WithTimeout(ctx, o.timeout)
-		replicas, pubErr = o.pub.Publish(actx, rec, lineage.Block{CID: c, Data: data})
+		pubErr = o.pub.Publish(actx, rec, lineage.Block{CID: c, Data: data})
 		cancel()
 	}
 	if pubErr != nil {
@@ -325,8 +309,8 @@ func (o *Outbox) publishOne(ctx context.Context, e store.OutboxEntry) (pubErr, e
 		o.log.Debug("outbox: publish failed", "record", c, "attempt", e.Attempts+1, "err", pubErr)
 		err = o.st.MarkFailed(c, pubErr, o.now())
 	} else {
-		o.log.Debug("outbox: published", "record", c, "replicas", replicas)
-		err = o.st.MarkPublished(c, o.now(), replicas)
+		o.log.Debug("outbox: published", "record", c)
+		err = o.st.MarkPublished(c, o.now())
 	}
 	if errors.Is(err, store.ErrNoOutboxEntry) {
 		// Removed while we published: nothing left to record.

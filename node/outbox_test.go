@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +23,6 @@ import (
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node/store"
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/ipfs/go-cid"
 )
 
@@ -90,9 +88,9 @@ func obRecv[T any](t *testing.T, ch <-chan T, what string) T {
 }
 
 // obPublisher is a fake Publisher (see the file comment).
-type obPublisher func(ctx context.Context, rec *lineage.Record, blk lineage.Block) (int, error)
+type obPublisher func(ctx context.Context, rec *lineage.Record, blk lineage.Block) error
 
-func (f obPublisher) Publish(ctx context.Context, rec *lineage.Record, blk lineage.Block) (int, error) {
+func (f obPublisher) Publish(ctx context.Context, rec *lineage.Record, blk lineage.Block) error {
 	return f(ctx, rec, blk)
 }
 
@@ -168,28 +166,20 @@ func obBackoff(attempts int) time.Duration {
 
 const obBackoffMax = 5 * time.Minute
 
-// obCorrupt writes v as record c's outbox entry straight into pebble, in
-// the closed store of home: what a damaged disk would leave. It knows the
-// store's layout (x + record CID, see package store) for this one purpose.
-func obCorrupt(t *testing.T, home string, c cid.Cid, v []byte) {
-	t.Helper()
-	db, err := pebble.Open(filepath.Join(home, store.DirName), &pebble.Options{Logger: obPebbleQuiet{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Set(append([]byte{'x'}, c.Bytes()...), v, pebble.Sync); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+// obFailing is the outbox's store with DueOutbox failing while fail is
+// set, as it does when an entry does not decode (package store tests
+// that).
+type obFailing struct {
+	outboxStore
+	fail atomic.Bool
 }
 
-type obPebbleQuiet struct{}
-
-func (obPebbleQuiet) Infof(string, ...any)           {}
-func (obPebbleQuiet) Errorf(string, ...any)          {}
-func (obPebbleQuiet) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
+func (f *obFailing) DueOutbox(now time.Time, limit int) ([]store.OutboxEntry, error) {
+	if f.fail.Load() {
+		return nil, errors.New("corrupt outbox entry")
+	}
+	return f.outboxStore.DueOutbox(now, limit)
+}
 
 // obSigned signs a record of test key key whose output is the content
 // out, made from the contents inputs.
@@ -225,14 +215,14 @@ func TestOutboxRetriesWithBackoff(t *testing.T) {
 	var fail atomic.Bool
 	fail.Store(true)
 	var n atomic.Int32
-	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) (int, error) {
+	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) error {
 		calls <- blk.CID
 		if fail.Load() {
-			return 0, fmt.Errorf("no peers (try %d)", n.Add(1))
+			return fmt.Errorf("no peers (try %d)", n.Add(1))
 		}
-		return 3, nil
+		return nil
 	})
-	o := NewOutbox(st, pub, WithOutboxClock(clock.Now), withOutboxTimer(timers.newTimer), obQuiet)
+	o := NewOutbox(st, pub, withOutboxClock(clock.Now), withOutboxTimer(timers.newTimer), obQuiet)
 	stop := obRun(t, o)
 
 	const failures = 11 // the 10th and 11th reach the cap
@@ -277,8 +267,8 @@ func TestOutboxRetriesWithBackoff(t *testing.T) {
 	obRecv(t, calls, "the successful attempt")
 	stop() // the success is recorded before Run returns
 	e := obEntry(t, st, rec.CID)
-	if e.State != store.OutboxPublished || e.Replicas != 3 || !e.PublishedAt.Equal(clock.Now().Truncate(time.Second)) || e.LastError != "" {
-		t.Errorf("entry after success = %+v, want published at %v with 3 replicas", e, clock.Now())
+	if e.State != store.OutboxPublished || !e.PublishedAt.Equal(clock.Now().Truncate(time.Second)) || e.LastError != "" {
+		t.Errorf("entry after success = %+v, want published at %v", e, clock.Now())
 	}
 	if p, d, err := st.OutboxCounts(); err != nil || p != 0 || d != 1 {
 		t.Errorf("OutboxCounts = %d, %d, %v; want 0, 1", p, d, err)
@@ -286,7 +276,7 @@ func TestOutboxRetriesWithBackoff(t *testing.T) {
 }
 
 // Notify wakes an idle Run, which publishes the new records, each once,
-// and records their replicas.
+// and marks them published.
 func TestOutboxPublishesOnNotify(t *testing.T) {
 	st := obOpen(t, t.TempDir())
 	type call struct {
@@ -294,12 +284,12 @@ func TestOutboxPublishesOnNotify(t *testing.T) {
 		out cid.Cid
 	}
 	calls := make(chan call, 16)
-	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) (int, error) {
+	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) error {
 		if _, ok := ctx.Deadline(); !ok {
-			return 0, errors.New("publish without a deadline")
+			return errors.New("publish without a deadline")
 		}
 		calls <- call{blk, r.Output}
-		return 7, nil
+		return nil
 	})
 	o := NewOutbox(st, pub, obQuiet)
 	stop := obRun(t, o)
@@ -322,8 +312,8 @@ func TestOutboxPublishesOnNotify(t *testing.T) {
 	stop()
 	for _, b := range blocks {
 		e := obEntry(t, st, b.CID)
-		if e.State != store.OutboxPublished || e.Replicas != 7 || e.PublishedAt.IsZero() {
-			t.Errorf("entry of %s = %+v, want published with 7 replicas", b.CID, e)
+		if e.State != store.OutboxPublished || e.PublishedAt.IsZero() {
+			t.Errorf("entry of %s = %+v, want published", b.CID, e)
 		}
 	}
 	if len(calls) != 0 {
@@ -337,14 +327,14 @@ func TestOutboxBoundsConcurrency(t *testing.T) {
 	obPut(t, st, records)
 	var inFlight, most atomic.Int32
 	started, release := make(chan struct{}), make(chan struct{})
-	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) (int, error) {
+	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) error {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 		}
 		started <- struct{}{}
 		<-release
-		return 1, nil
+		return nil
 	})
 	stop := obRun(t, NewOutbox(st, pub, WithOutboxConcurrency(workers), obQuiet))
 	// Keep workers-1 publishes blocked all along: an unbounded outbox
@@ -373,12 +363,12 @@ func TestOutboxAttemptTimeout(t *testing.T) {
 	st := obOpen(t, t.TempDir())
 	rec := obPut(t, st, 1)[0]
 	timers := make(obTimers, 4)
-	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) (int, error) {
+	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) error {
 		<-ctx.Done()
-		return 0, ctx.Err()
+		return ctx.Err()
 	})
 	clock := newObClock()
-	obRun(t, NewOutbox(st, pub, WithOutboxTimeout(time.Millisecond), WithOutboxClock(clock.Now), withOutboxTimer(timers.newTimer), obQuiet))
+	obRun(t, NewOutbox(st, pub, WithOutboxTimeout(time.Millisecond), withOutboxClock(clock.Now), withOutboxTimer(timers.newTimer), obQuiet))
 	obRecv(t, timers, "timer after the timed-out attempt")
 	e := obEntry(t, st, rec.CID)
 	if e.State != store.OutboxPending || e.Attempts != 1 || !strings.Contains(e.LastError, context.DeadlineExceeded.Error()) {
@@ -399,11 +389,11 @@ func TestOutboxRunStopsOnCancel(t *testing.T) {
 			blocks := obPut(t, st, tc.records)
 			started := make(chan struct{}, tc.records)
 			var returned atomic.Int32
-			pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) (int, error) {
+			pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) error {
 				defer returned.Add(1)
 				started <- struct{}{}
 				<-ctx.Done() // a publish that only ends with Run
-				return 0, ctx.Err()
+				return ctx.Err()
 			})
 			o := NewOutbox(st, pub, WithOutboxConcurrency(tc.records+1), obQuiet)
 			stop := obRun(t, o)
@@ -443,7 +433,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	blocks := obPut(t, st, 3)
 	pubd, failed, fresh := blocks[0].CID, blocks[1].CID, blocks[2].CID
 	at := time.Unix(1_750_000_000, 0)
-	if err := st.MarkPublished(pubd, at, 5); err != nil {
+	if err := st.MarkPublished(pubd, at); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.MarkFailed(failed, errors.New("dial backoff"), at); err != nil {
@@ -466,17 +456,17 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	if e := want[failed]; e.Attempts != 1 || e.LastError != "dial backoff" || e.Due(at) {
 		t.Errorf("failed entry = %+v, want 1 attempt, not due at once", e)
 	}
-	if e := want[pubd]; e.State != store.OutboxPublished || e.Replicas != 5 || !e.PublishedAt.Equal(at) {
+	if e := want[pubd]; e.State != store.OutboxPublished || !e.PublishedAt.Equal(at) {
 		t.Errorf("published entry = %+v", e)
 	}
 
 	calls := make(chan cid.Cid, 3)
-	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) (int, error) {
+	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) error {
 		calls <- blk.CID
-		return 2, nil
+		return nil
 	})
 	later := func() time.Time { return at.Add(time.Hour) }
-	stop := obRun(t, NewOutbox(st, pub, WithOutboxClock(later), obQuiet))
+	stop := obRun(t, NewOutbox(st, pub, withOutboxClock(later), obQuiet))
 	got := map[cid.Cid]bool{obRecv(t, calls, "publish"): true, obRecv(t, calls, "publish"): true}
 	stop()
 	if !got[failed] || !got[fresh] || len(calls) != 0 {
@@ -486,41 +476,24 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 		t.Errorf("OutboxCounts = %d, %d, %v; want 0, 3", p, d, err)
 	}
 
-	// RequeueAll, for a re-announce: everything due again, the last
-	// publish kept for the record.
-	if err := st.RequeueAll(); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	st = obOpen(t, home)
-	for _, b := range blocks {
-		e := obEntry(t, st, b.CID)
-		if !e.Due(time.Unix(0, 0)) || e.Attempts != 0 || e.LastError != "" || e.Replicas == 0 || e.PublishedAt.IsZero() {
-			t.Errorf("requeued entry %s = %+v, want due at once, last publish kept", b.CID, e)
-		}
-	}
 }
 
-// Run does not stop or spin on a corrupt entry: it logs, pauses, and
-// carries on once the entry is repaired.
+// Run does not stop or spin on a store error (an entry that does not
+// decode, say): it logs, pauses, and carries on once the store answers.
 func TestOutboxRunPausesOnStoreError(t *testing.T) {
-	home := t.TempDir()
-	st := obOpen(t, home)
+	st := obOpen(t, t.TempDir())
 	c := obPut(t, st, 1)[0].CID
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	obCorrupt(t, home, c, []byte{0xf6}) // CBOR null: no entry
-	st = obOpen(t, home)
 	timers := make(obTimers, 8)
 	calls := make(chan cid.Cid, 1)
-	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) (int, error) {
+	pub := obPublisher(func(ctx context.Context, r *lineage.Record, blk lineage.Block) error {
 		calls <- blk.CID
-		return 1, nil
+		return nil
 	})
-	obRun(t, NewOutbox(st, pub, withOutboxTimer(timers.newTimer), obQuiet))
+	o := NewOutbox(st, pub, withOutboxTimer(timers.newTimer), obQuiet)
+	failing := &obFailing{outboxStore: st}
+	failing.fail.Store(true)
+	o.st = failing
+	obRun(t, o)
 	for _, want := range []time.Duration{time.Second, 2 * time.Second} {
 		tm := obRecv(t, timers, "pause")
 		if tm.d != want {
@@ -529,9 +502,7 @@ func TestOutboxRunPausesOnStoreError(t *testing.T) {
 		tm.fire <- time.Now()
 	}
 	tm := obRecv(t, timers, "pause")
-	if err := st.RequeueAll(); err != nil {
-		t.Fatal(err)
-	}
+	failing.fail.Store(false)
 	tm.fire <- time.Now()
 	if got := obRecv(t, calls, "publish after repair"); got != c {
 		t.Errorf("published %s, want %s", got, c)
@@ -557,7 +528,7 @@ func TestOutboxDropsForeignEntries(t *testing.T) {
 		t.Fatalf("OutboxCounts of the old store = %d, %v; want 4 pending", p, err)
 	}
 	// One foreign entry was even published by the old node.
-	if err := st.MarkPublished(foreign[2].CID, time.Now(), 1); err != nil {
+	if err := st.MarkPublished(foreign[2].CID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -566,11 +537,11 @@ func TestOutboxDropsForeignEntries(t *testing.T) {
 		t.Errorf("LocalStatus(foreign, old store) = %+v, %v; want imported, not own", s, err)
 	}
 	var published []cid.Cid
-	pub := obPublisher(func(_ context.Context, _ *lineage.Record, blk lineage.Block) (int, error) {
+	pub := obPublisher(func(_ context.Context, _ *lineage.Record, blk lineage.Block) error {
 		published = append(published, blk.CID)
-		return 1, nil
+		return nil
 	})
-	o := NewOutbox(st, pub, WithOutboxBatch(1), WithOutboxConcurrency(1), obQuiet)
+	o := NewOutbox(st, pub, withOutboxBatch(1), WithOutboxConcurrency(1), obQuiet)
 	ctx, cancel := context.WithTimeout(t.Context(), obWait)
 	defer cancel()
 	for i := 0; ; i++ {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,22 +132,9 @@ func Load(dir string) (*ProcNet, error) {
 
 // apiInfo asks a daemon's local API who it is and how many peers it has.
 func apiInfo(ctx context.Context, home string) (node.APIInfo, error) {
-	sock := filepath.Join(home, node.APISocket)
-	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
-	var info node.APIInfo
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://bonsai/v1/id", nil)
-	if err != nil {
-		return info, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return info, err
-	}
-	defer resp.Body.Close()
-	return info, json.NewDecoder(resp.Body).Decode(&info)
+	c := node.NewClient(home)
+	defer c.Close()
+	return c.Info(ctx)
 }
 
 // waitAPI waits until the daemon answers with at least peers peers, or its

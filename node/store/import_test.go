@@ -169,7 +169,7 @@ func TestSweepForeign(t *testing.T) {
 		foreign = append(foreign, gcTestBlock(t, 2, "theirs-"+out, "their-src"))
 	}
 	gcTestPut(t, st, OriginOwn, append([]lineage.Block{own}, foreign...)...) // no owner yet: all own
-	if err := st.MarkPublished(foreign[2].CID, time.Now(), 1); err != nil {
+	if err := st.MarkPublished(foreign[2].CID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	all := []cid.Cid{own.CID, foreign[0].CID, foreign[1].CID, foreign[2].CID}

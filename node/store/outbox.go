@@ -17,7 +17,7 @@ package store
 //
 //	1 state (0 pending, 1 published)   4 last error (text, at most 256 bytes)
 //	2 failed attempts                  5 published at (Unix seconds)
-//	3 next try (Unix milliseconds)     6 replicas (last known count)
+//	3 next try (Unix milliseconds)
 
 import (
 	"errors"
@@ -67,10 +67,9 @@ type OutboxEntry struct {
 	// LastError is the error of the last failed attempt, cut to
 	// MaxOutboxError bytes.
 	LastError string
-	// PublishedAt and Replicas are from the last successful publish (zero:
-	// never published); a requeued entry keeps them.
+	// PublishedAt is the time of the last successful publish (zero: never
+	// published).
 	PublishedAt time.Time
-	Replicas    int
 }
 
 // Due reports whether a pending entry is due at now.
@@ -82,11 +81,10 @@ func (e OutboxEntry) Due(now time.Time) bool {
 const (
 	// MaxOutboxError is the longest last error an entry keeps, in bytes.
 	MaxOutboxError = 256
-	// maxOutboxEntrySize bounds an encoded entry: six small fields and
+	// maxOutboxEntrySize bounds an encoded entry: five small fields and
 	// the error fit in well under half of it.
 	maxOutboxEntrySize = 512
-	// maxOutboxCount bounds attempts and replicas so they fit an int
-	// everywhere.
+	// maxOutboxCount bounds attempts so they fit an int everywhere.
 	maxOutboxCount = math.MaxInt32
 )
 
@@ -105,7 +103,6 @@ type outboxWire struct {
 	NextTry     int64  `cbor:"3,keyasint,omitempty"` // Unix ms
 	LastError   string `cbor:"4,keyasint,omitempty"`
 	PublishedAt int64  `cbor:"5,keyasint,omitempty"` // Unix s
-	Replicas    uint64 `cbor:"6,keyasint,omitempty"`
 }
 
 var (
@@ -171,8 +168,6 @@ func decodeOutboxWire(v []byte) (outboxWire, error) {
 		return w, fmt.Errorf("last error of %d bytes (max %d)", len(w.LastError), MaxOutboxError)
 	case w.PublishedAt < 0:
 		return w, fmt.Errorf("published at %d before 1970", w.PublishedAt)
-	case w.Replicas > maxOutboxCount:
-		return w, fmt.Errorf("replicas %d out of range", w.Replicas)
 	}
 	return w, nil
 }
@@ -183,7 +178,6 @@ func (w outboxWire) entry(c cid.Cid) OutboxEntry {
 		State:     OutboxState(w.State),
 		Attempts:  int(w.Attempts),
 		LastError: w.LastError,
-		Replicas:  int(w.Replicas),
 	}
 	if w.NextTry != 0 {
 		e.NextTry = time.UnixMilli(w.NextTry)
@@ -384,15 +378,13 @@ func (s *Store) updateOutbox(c cid.Cid, f func(w *outboxWire)) error {
 	return nil
 }
 
-// MarkPublished records a successful publish of c at at, seen by replicas
-// peers.
-func (s *Store) MarkPublished(c cid.Cid, at time.Time, replicas int) error {
+// MarkPublished records a successful publish of c at at.
+func (s *Store) MarkPublished(c cid.Cid, at time.Time) error {
 	return s.updateOutbox(c, func(w *outboxWire) {
 		w.State = uint64(OutboxPublished)
 		w.NextTry = 0
 		w.LastError = ""
 		w.PublishedAt = max(at.Unix(), 0)
-		w.Replicas = uint64(min(max(replicas, 0), maxOutboxCount))
 	})
 }
 
@@ -410,39 +402,6 @@ func (s *Store) MarkFailed(c cid.Cid, err error, now time.Time) error {
 		delay := outboxJitterOf(outboxBackoff(int(w.Attempts)), rand.Float64())
 		w.NextTry = max(now.Add(delay).UnixMilli(), 0)
 	})
-}
-
-// RequeueAll makes every entry pending and due at once, with its attempts
-// and last error cleared (the last known publish time and replicas stay):
-// everything is published again. An entry that does not decode is replaced
-// by a fresh one; its record is intact, and publishing it again is harmless.
-func (s *Store) RequeueAll() error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	b := s.db.NewBatch()
-	defer b.Close()
-	err := s.scanOutboxRaw(func(c cid.Cid, v []byte) error {
-		w, err := decodeOutboxWire(v)
-		if err != nil {
-			w = outboxWire{}
-		}
-		w.State = uint64(OutboxPending)
-		w.Attempts = 0
-		w.NextTry = 0
-		w.LastError = ""
-		nv, err := encodeOutboxEntry(w)
-		if err != nil {
-			return fmt.Errorf("encode outbox entry for record %s: %w", c, err)
-		}
-		return b.Set(outboxKey(c), nv, nil)
-	})
-	if err != nil {
-		return err
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("write outbox: %w", err)
-	}
-	return nil
 }
 
 // DisownForeign finds, among the records cs (outbox entries), those signed

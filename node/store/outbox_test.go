@@ -74,7 +74,7 @@ func TestOutboxEntryEncoding(t *testing.T) {
 	if w != (outboxWire{}) {
 		t.Errorf("new entry = %+v, want pending, 0 attempts, due at once", w)
 	}
-	full := outboxWire{State: 1, Attempts: 3, NextTry: 1_750_000_000_123, LastError: "no peers", PublishedAt: 1_750_000_000, Replicas: 20}
+	full := outboxWire{State: 1, Attempts: 3, NextTry: 1_750_000_000_123, LastError: "no peers", PublishedAt: 1_750_000_000}
 	b, err := encodeOutboxEntry(full)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestDueOutboxOrderAndLimit(t *testing.T) {
 	if err := st.MarkFailed(early, errors.New("x"), now); err != nil { // due in ~1s
 		t.Fatal(err)
 	}
-	if err := st.MarkPublished(blocks[2].CID, now, 1); err != nil {
+	if err := st.MarkPublished(blocks[2].CID, now); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -253,7 +253,7 @@ func TestOutboxCorruptEntry(t *testing.T) {
 				"DueOutbox":      func() error { _, err := st.DueOutbox(time.Now(), 0); return err },
 				"NextOutboxWake": func() error { _, _, err := st.NextOutboxWake(); return err },
 				"OutboxCounts":   func() error { _, _, err := st.OutboxCounts(); return err },
-				"MarkPublished":  func() error { return st.MarkPublished(c, time.Now(), 1) },
+				"MarkPublished":  func() error { return st.MarkPublished(c, time.Now()) },
 				"MarkFailed":     func() error { return st.MarkFailed(c, errors.New("x"), time.Now()) },
 			}
 			for name, f := range checks {
@@ -266,13 +266,6 @@ func TestOutboxCorruptEntry(t *testing.T) {
 				t.Errorf("corrupt entry was rewritten: %x, %v", v, err)
 			} else {
 				closer.Close()
-			}
-			// RequeueAll replaces it with a fresh pending entry.
-			if err := st.RequeueAll(); err != nil {
-				t.Fatal(err)
-			}
-			if e := obEntry(t, st, c); !e.Due(time.Now()) || e.Attempts != 0 {
-				t.Errorf("after RequeueAll entry = %+v, want pending and due", e)
 			}
 		})
 	}
