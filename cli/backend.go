@@ -84,8 +84,8 @@ func openSink(c *cli.Context) (sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	if api, ok := dialAPI(c.Context, h); ok {
-		return api, nil
+	if api, ok := node.Dial(c.Context, h); ok {
+		return daemonBackend{api: api, ctx: c.Context}, nil
 	}
 	return openAppenderWait(c, h)
 }
