@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,11 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/ipfs/go-cid"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the binary's output")
 
 // goldenScenario records, with a fixed identity and fixed file times, a
 // small ancestry that exercises every part of the tree printer:
@@ -124,7 +122,7 @@ func TestGolden(t *testing.T) {
 			}
 			got := b.String()
 			path := filepath.Join("testdata", tc.golden+".golden")
-			if *update {
+			if golden.Updating() {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
 				}

@@ -2,37 +2,15 @@ package dht
 
 import (
 	"bytes"
-	"flag"
-	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/ipfs/go-cid"
 )
-
-// -update rewrites the committed seed corpus. It is registered only when no
-// other test file of the package has registered it.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files and the fuzz seed corpus")
-	}
-}
-
-func updateCorpus() bool {
-	f := flag.Lookup("update")
-	if f == nil {
-		return false
-	}
-	g, ok := f.Value.(flag.Getter)
-	if !ok {
-		return false
-	}
-	on, _ := g.Get().(bool)
-	return on
-}
 
 // framed returns body behind its length prefix.
 func framedBody(body []byte) []byte {

@@ -24,6 +24,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/bonsai-lineage/bonsai/internal/cborx"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
@@ -165,44 +166,22 @@ func (b *wireBool) UnmarshalCBOR(data []byte) error {
 	return nil
 }
 
-var (
-	msgEnc     cbor.EncMode
-	requestDec cbor.DecMode
-	replyDec   cbor.DecMode
-)
-
-func init() {
-	var err error
-	msgEnc, err = cbor.EncOptions{
-		Sort:        cbor.SortCanonical,
-		IndefLength: cbor.IndefLengthForbidden,
-		TagsMd:      cbor.TagsForbidden,
-	}.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	strict := cbor.DecOptions{
-		DupMapKey:          cbor.DupMapKeyEnforcedAPF,
-		IndefLength:        cbor.IndefLengthForbidden,
-		TagsMd:             cbor.TagsForbidden,
-		MaxNestedLevels:    4,
-		MaxMapPairs:        16,
-		ExtraReturnErrors:  cbor.ExtraDecErrorUnknownField,
-		UTF8:               cbor.UTF8RejectInvalid,
-		FieldNameMatching:  cbor.FieldNameMatchingCaseSensitive,
-		ByteStringToString: cbor.ByteStringToStringForbidden,
-	}
-	// The element bound applies to every array while the input is checked
-	// for well-formedness, before anything is allocated.
-	strict.MaxArrayElements = MaxRequestCIDs
-	if requestDec, err = strict.DecMode(); err != nil {
-		panic(err)
-	}
-	strict.MaxArrayElements = MaxFrontier
-	if replyDec, err = strict.DecMode(); err != nil {
-		panic(err)
-	}
+// msgCBOR returns the fetch protocol's CBOR modes: canonical (length-first)
+// encoding, no tags, map keys matched case-sensitively, at most maxArray
+// elements per array. The element bound applies to every array while the
+// input is checked for well-formedness, before anything is allocated.
+func msgCBOR(maxArray int) (cbor.EncMode, cbor.DecMode) {
+	return cborx.Strict(cborx.Profile{
+		Limits:    cborx.Limits{MaxArrayElements: maxArray, MaxMapPairs: 16, MaxNestedLevels: 4},
+		Order:     cborx.LengthFirst,
+		ExactKeys: true,
+	})
 }
+
+var (
+	msgEnc, requestDec = msgCBOR(MaxRequestCIDs)
+	_, replyDec        = msgCBOR(MaxFrontier)
+)
 
 // Validate checks a request against the protocol's bounds.
 func (r *Request) Validate() error {

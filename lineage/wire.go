@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/bonsai-lineage/bonsai/internal/cborx"
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -101,38 +102,14 @@ func (l *link) UnmarshalCBOR(data []byte) error {
 	return nil
 }
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
-)
-
-func init() {
-	var err error
-	// DAG-CBOR: length-first canonical map order, shortest integers, no
-	// indefinite lengths, no floats in our schema.
-	encMode, err = cbor.EncOptions{
-		Sort:          cbor.SortLengthFirst,
-		IndefLength:   cbor.IndefLengthForbidden,
-		ShortestFloat: cbor.ShortestFloatNone,
-		TagsMd:        cbor.TagsAllowed,
-	}.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsAllowed,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  MaxInputs,
-		MaxMapPairs:       16,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
+// The record and revocation wire format is DAG-CBOR: length-first map
+// order, shortest integers, no indefinite lengths, no floats in our schema;
+// tags allowed (links are tag 42), at most MaxInputs elements per array.
+var encMode, decMode = cborx.Strict(cborx.Profile{
+	Limits: cborx.Limits{MaxArrayElements: MaxInputs, MaxMapPairs: 16, MaxNestedLevels: 8},
+	Order:  cborx.LengthFirst,
+	Tags:   true,
+})
 
 // encode returns the canonical encoding of the record without its
 // signature (what is signed, after the domain prefix) and, when sig is not

@@ -13,7 +13,10 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files from what the code produces")
+// update is the one -update flag of every test binary that imports this
+// package: golden files (cli/testdata/*.golden, case files) and committed
+// fuzz seed corpora.
+var update = flag.Bool("update", false, "rewrite golden files and fuzz seed corpora from what the code produces")
 
 // Updating reports whether the tests run with -update.
 func Updating() bool { return *update }

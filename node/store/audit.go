@@ -106,20 +106,19 @@ func (s *Store) Audit(since time.Time, policy string) ([]enforce.Event, error) {
 	if !since.IsZero() {
 		lower = key(prefixAudit, encodeTime(since.UnixNano()))
 	}
-	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{prefixAudit + 1}})
-	if err != nil {
-		return nil, fmt.Errorf("read audit log: %w", err)
-	}
-	defer it.Close()
 	var es []enforce.Event
-	for ok := it.First(); ok; ok = it.Next() {
+	err := s.scan("audit log", lower, prefixEnd([]byte{prefixAudit}), func(k, v []byte) (bool, error) {
 		var e enforce.Event
-		if err := json.Unmarshal(it.Value(), &e); err != nil {
-			return nil, fmt.Errorf("corrupt audit entry %x: %w", it.Key(), err)
+		if err := json.Unmarshal(v, &e); err != nil {
+			return false, fmt.Errorf("corrupt audit entry %x: %w", k, err)
 		}
 		if policy == "" || e.Policy == policy {
 			es = append(es, e)
 		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return es, nil
 }

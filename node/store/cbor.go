@@ -1,28 +1,18 @@
 package store
 
-import "github.com/fxamacker/cbor/v2"
+import (
+	"github.com/bonsai-lineage/bonsai/internal/cborx"
+	"github.com/fxamacker/cbor/v2"
+)
 
 // strictCBOR returns the encoding and decoding modes of the store's own
-// small CBOR values (outbox entries, pins): deterministic encoding; decoding
-// that refuses duplicate or unknown keys, tags, indefinite lengths, invalid
-// UTF-8 and arrays longer than maxArray.
+// small CBOR values (outbox entries, pins, journal entries): RFC 8949 core
+// deterministic encoding; decoding as strict as cborx makes it, without
+// tags, with arrays of at most maxArray elements (at least 16), maps of at
+// most 16 pairs and 4 levels of nesting.
 func strictCBOR(maxArray int) (cbor.EncMode, cbor.DecMode) {
-	enc, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err) // static options: a failure is a broken build
-	}
-	dec, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  max(maxArray, 16),
-		MaxMapPairs:       16,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return enc, dec
+	return cborx.Strict(cborx.Profile{
+		Limits: cborx.Limits{MaxArrayElements: maxArray, MaxMapPairs: 16, MaxNestedLevels: 4},
+		Order:  cborx.Bytewise,
+	})
 }

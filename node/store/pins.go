@@ -222,26 +222,22 @@ func (s *Store) IsPinned(output cid.Cid) (bool, error) {
 // Pins lists the pinned outputs, oldest pin first.
 func (s *Store) Pins() ([]PinInfo, error) {
 	prefix := []byte{prefixPin}
-	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, fmt.Errorf("read pins: %w", err)
-	}
-	defer it.Close()
 	var pins []PinInfo
-	for it.First(); it.Valid(); it.Next() {
-		out, err := cid.Cast(it.Key()[len(prefix):])
+	err := s.scan("pins", prefix, prefixEnd(prefix), func(k, v []byte) (bool, error) {
+		out, err := cid.Cast(k[len(prefix):])
 		if err != nil {
-			return nil, fmt.Errorf("corrupt pin key %x: %w", it.Key(), err)
+			return false, fmt.Errorf("corrupt pin key %x: %w", k, err)
 		}
-		p, err := decodePin(it.Value())
+		p, err := decodePin(v)
 		if err != nil {
-			return nil, fmt.Errorf("pin %s: %w", out, err)
+			return false, fmt.Errorf("pin %s: %w", out, err)
 		}
 		p.Output = out
 		pins = append(pins, p)
-	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("read pins: %w", err)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortStableFunc(pins, func(a, b PinInfo) int {
 		if c := a.PinnedAt.Compare(b.PinnedAt); c != 0 {
@@ -257,21 +253,17 @@ func (s *Store) Pins() ([]PinInfo, error) {
 // protects its ancestry.
 func (s *Store) pinnedOutputs() ([]cid.Cid, error) {
 	prefix := []byte{prefixPin}
-	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, fmt.Errorf("read pins: %w", err)
-	}
-	defer it.Close()
 	var outs []cid.Cid
-	for it.First(); it.Valid(); it.Next() {
-		out, err := cid.Cast(it.Key()[len(prefix):])
+	err := s.scan("pins", prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+		out, err := cid.Cast(k[len(prefix):])
 		if err != nil {
-			return nil, fmt.Errorf("corrupt pin key %x: %w", it.Key(), err)
+			return false, fmt.Errorf("corrupt pin key %x: %w", k, err)
 		}
 		outs = append(outs, out)
-	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("read pins: %w", err)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return append(outs, s.pinsInFlight()...), nil
 }

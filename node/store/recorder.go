@@ -78,49 +78,116 @@ func (r *Recorder) HashPaths(paths []string) (map[string]cid.Cid, error) {
 
 // Record hashes each output, signs one record per output naming every
 // input, and stores them all in one synced write: when it returns, the
-// records survive a crash. An output's time is its modification time.
+// records survive a crash. An output's time is its modification time. A
+// run whose inputs (distinct contents, the output's own aside) are more
+// than a record may name (lineage.MaxInputs) is refused, naming the
+// output, and nothing is stored.
 func (r *Recorder) Record(run Run) ([]Output, error) {
 	inputs := make([]cid.Cid, 0, len(run.Inputs))
-	paths := make(map[string]cid.Cid, len(run.Inputs)+len(run.Outputs))
+	b := r.newBuilder()
 	for p, c := range run.Inputs {
 		inputs = append(inputs, c)
-		paths[p] = c
+		b.paths[p] = c
 	}
-	var blocks []lineage.Block
-	var outs []Output
 	for _, p := range run.Outputs {
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		st, err := os.Stat(abs)
+		err = b.add(draft{Path: abs, UID: run.UID, Program: run.Program, Inputs: inputs, Incomplete: run.Incomplete})
 		if err != nil {
-			return nil, fmt.Errorf("output %w", err)
+			return nil, err
 		}
-		c, err := r.hashFile(abs)
-		if err != nil {
-			return nil, fmt.Errorf("output %w", err)
-		}
-		rec := &lineage.Record{
-			Executor:   lineage.Executor{UID: run.UID},
-			Program:    run.Program,
-			Output:     c,
-			Inputs:     withoutCID(inputs, c),
-			Time:       st.ModTime().Unix(),
-			Incomplete: run.Incomplete,
-		}
-		blk, err := rec.Sign(r.Key)
-		if err != nil {
-			return nil, fmt.Errorf("sign record for %s: %w", abs, err)
-		}
-		blocks = append(blocks, blk)
-		paths[abs] = c
-		outs = append(outs, Output{Path: abs, Content: c, Record: blk.CID})
 	}
-	if _, err := r.Store.Put(blocks, paths); err != nil {
+	return b.put()
+}
+
+// draft is one record to build, before its output is hashed.
+type draft struct {
+	Path       string // the output, absolute
+	UID        uint32
+	Program    cid.Cid // cid.Undef when unknown
+	Inputs     []cid.Cid
+	Incomplete bool
+	// Truncate bounds a record naming more than lineage.MaxInputs inputs
+	// to the first MaxInputs (in CID order) and marks it incomplete;
+	// without it such a record is an error.
+	Truncate bool
+}
+
+// builder builds the records of one run, Record's and RecordObserved's
+// alike, and stores them in one synced write.
+type builder struct {
+	r      *Recorder
+	hashed map[string]cid.Cid // each file hashed once per run
+	blocks []lineage.Block
+	paths  map[string]cid.Cid // path index entries to store with the records
+	outs   []Output
+}
+
+func (r *Recorder) newBuilder() *builder {
+	return &builder{r: r, hashed: map[string]cid.Cid{}, paths: map[string]cid.Cid{}}
+}
+
+// hash returns the content CID of the file at path, hashing it at most
+// once.
+func (b *builder) hash(path string) (cid.Cid, error) {
+	if c, ok := b.hashed[path]; ok {
+		return c, nil
+	}
+	c, err := b.r.hashFile(path)
+	if err == nil {
+		b.hashed[path] = c
+	}
+	return c, err
+}
+
+// add hashes the output of d and signs its record: its inputs sorted,
+// each once, without the output's own content (a copy's output has the
+// content of its input), at most lineage.MaxInputs of them; its time the
+// output's modification time.
+func (b *builder) add(d draft) error {
+	st, err := os.Stat(d.Path)
+	if err != nil {
+		return fmt.Errorf("output %w", err)
+	}
+	out, err := b.hash(d.Path)
+	if err != nil {
+		return fmt.Errorf("output %w", err)
+	}
+	rec := &lineage.Record{
+		Executor:   lineage.Executor{UID: d.UID},
+		Program:    d.Program,
+		Output:     out,
+		Inputs:     withoutCID(lineage.SortInputs(d.Inputs), out),
+		Time:       st.ModTime().Unix(),
+		Incomplete: d.Incomplete,
+	}
+	if n := len(rec.Inputs); n > lineage.MaxInputs {
+		if !d.Truncate {
+			return fmt.Errorf("output %s: %w: %d distinct inputs, a record names at most %d", d.Path, lineage.ErrTooLarge, n, lineage.MaxInputs)
+		}
+		// More than a record may name: keep the bound, and say the
+		// record does not tell the whole story.
+		rec.Inputs = rec.Inputs[:lineage.MaxInputs]
+		rec.Incomplete = true
+	}
+	blk, err := rec.Sign(b.r.Key)
+	if err != nil {
+		return fmt.Errorf("sign record for %s: %w", d.Path, err)
+	}
+	b.blocks = append(b.blocks, blk)
+	b.paths[d.Path] = out
+	b.outs = append(b.outs, Output{Path: d.Path, Content: out, Record: blk.CID})
+	return nil
+}
+
+// put stores the records built, and the paths, in one synced write.
+func (b *builder) put() ([]Output, error) {
+	if _, err := b.r.Store.Put(b.blocks, b.paths); err != nil {
 		return nil, err
 	}
-	return outs, nil
+	return b.outs, nil
 }
 
 // withoutCID drops c from cs: a copy's output has the content of its input,

@@ -473,25 +473,20 @@ type Claim struct {
 // Claims lists the stored records whose output is out, newest first.
 func (s *Store) Claims(out cid.Cid) ([]Claim, error) {
 	prefix := key(prefixOutput, out.Bytes())
-	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, fmt.Errorf("read index: %w", err)
-	}
-	defer it.Close()
 	var claims []Claim
-	for it.First(); it.Valid(); it.Next() {
-		_, rc, err := cid.CidFromBytes(it.Key()[len(prefix):])
+	err := s.scan("index", prefix, prefixEnd(prefix), func(k, v []byte) (bool, error) {
+		_, rc, err := cid.CidFromBytes(k[len(prefix):])
 		if err != nil {
-			return nil, fmt.Errorf("corrupt index entry for %s: %w", out, err)
+			return false, fmt.Errorf("corrupt index entry for %s: %w", out, err)
 		}
-		v := it.Value()
 		if len(v) < 8 {
-			return nil, fmt.Errorf("corrupt index entry for %s: %d bytes", out, len(v))
+			return false, fmt.Errorf("corrupt index entry for %s: %d bytes", out, len(v))
 		}
 		claims = append(claims, Claim{Record: rc, Time: int64(binary.BigEndian.Uint64(v)), Data: slices.Clone(v[8:])})
-	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("read index: %w", err)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortStableFunc(claims, func(a, b Claim) int {
 		if c := cmp.Compare(b.Time, a.Time); c != 0 {
@@ -516,12 +511,20 @@ func (s *Store) DHTDatastore() (ds.Batching, error) {
 }
 
 // scanPrefix calls f with every key starting with prefix, and its value,
-// in key order, until f returns false or an error. The slices are only
-// valid during the call.
-func (s *Store) scanPrefix(prefix []byte, f func(k, v []byte) (bool, error)) error {
-	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+// in key order, until f returns false or an error: scan over the prefix,
+// its read errors reported as "read store".
+func (s *Store) scanPrefix(prefix []byte, f func(k, v []byte) (more bool, err error)) error {
+	return s.scan("store", prefix, prefixEnd(prefix), f)
+}
+
+// scan calls f with every key in [lower, upper) and its value, in key
+// order, through the store's reader, until f returns false or an error.
+// An error of f is returned as is; an error reading is wrapped as
+// "read <what>: ...". The slices are only valid during the call.
+func (s *Store) scan(what string, lower, upper []byte, f func(k, v []byte) (more bool, err error)) error {
+	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
-		return fmt.Errorf("read store: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
 	for ok := it.First(); ok; ok = it.Next() {
 		more, err := f(it.Key(), it.Value())
@@ -534,7 +537,7 @@ func (s *Store) scanPrefix(prefix []byte, f func(k, v []byte) (bool, error)) err
 		}
 	}
 	if err := it.Close(); err != nil {
-		return fmt.Errorf("read store: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
 	return nil
 }
@@ -542,13 +545,13 @@ func (s *Store) scanPrefix(prefix []byte, f func(k, v []byte) (bool, error)) err
 // HasOutput reports whether the store holds a record claiming out.
 func (s *Store) HasOutput(out cid.Cid) (bool, error) {
 	prefix := key(prefixOutput, out.Bytes())
-	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	has := false
+	err := s.scan("index", prefix, prefixEnd(prefix), func(_, _ []byte) (bool, error) {
+		has = true
+		return false, nil
+	})
 	if err != nil {
-		return false, fmt.Errorf("read index: %w", err)
-	}
-	has := it.First()
-	if err := it.Close(); err != nil {
-		return false, fmt.Errorf("read index: %w", err)
+		return false, err
 	}
 	return has, nil
 }
@@ -557,26 +560,18 @@ func (s *Store) HasOutput(out cid.Cid) (bool, error) {
 // once, in key order.
 func (s *Store) Outputs(f func(out cid.Cid) error) error {
 	prefix := []byte{prefixOutput}
-	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return fmt.Errorf("read index: %w", err)
-	}
-	defer it.Close()
 	var last cid.Cid
-	for it.First(); it.Valid(); it.Next() {
-		_, out, err := cid.CidFromBytes(it.Key()[1:])
+	return s.scan("index", prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+		_, out, err := cid.CidFromBytes(k[1:])
 		if err != nil {
-			return fmt.Errorf("corrupt index key: %w", err)
+			return false, fmt.Errorf("corrupt index key: %w", err)
 		}
 		if out.Equals(last) {
-			continue
+			return true, nil
 		}
 		last = out
-		if err := f(out); err != nil {
-			return err
-		}
-	}
-	return it.Error()
+		return true, f(out)
+	})
 }
 
 // Resolve returns the blocks of the stored records claiming out; it makes
@@ -615,16 +610,12 @@ func (s *Store) PathCID(path string) (cid.Cid, bool, error) {
 // PathsOf lists the local paths known to hold content c.
 func (s *Store) PathsOf(c cid.Cid) ([]string, error) {
 	prefix := key(prefixByCID, c.Bytes())
-	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, fmt.Errorf("read path index: %w", err)
-	}
-	defer it.Close()
 	var paths []string
-	for it.First(); it.Valid(); it.Next() {
-		paths = append(paths, string(it.Key()[len(prefix):]))
-	}
-	return paths, it.Error()
+	err := s.scan("path index", prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+		paths = append(paths, string(k[len(prefix):]))
+		return true, nil
+	})
+	return paths, err
 }
 
 // pebbleLogger sends pebble's messages to slog: its info lines are noise to
