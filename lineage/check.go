@@ -169,9 +169,12 @@ func setOf[T comparable](xs []T) map[T]bool {
 }
 
 // fetch resolves and verifies the ancestry breadth first, so each node gets
-// its shortest depth and a level's nodes run in parallel. Workers take nodes
-// from a shared counter rather than a channel: a hand-off per node between
-// OS threads costs as much as the work on a small VM.
+// its shortest depth and a level's nodes run in parallel: first every
+// node's records are resolved, then the level's blocks are opened (decoded,
+// their signatures checked in batches) and judged, a share of the nodes per
+// task. Workers take nodes or tasks from a shared counter rather than a
+// channel: a hand-off per node between OS threads costs as much as the work
+// on a small VM.
 func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
 	r := c.result
 	frontier := []cid.Cid{target}
@@ -204,11 +207,13 @@ func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
 			}
 			todo = append(todo, n)
 		}
+		blocks := make([][]Block, len(todo))
 		errs := make([]error, len(todo))
-		par.Each(len(todo), c.opts.Parallelism, func(i int) { errs[i] = c.resolveNode(ctx, todo[i]) })
+		par.Each(len(todo), c.opts.Parallelism, func(i int) { blocks[i], errs[i] = c.resolveNode(ctx, todo[i]) })
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
+		c.judgeLevel(todo, blocks)
 		var next []cid.Cid
 		for _, out := range frontier {
 			n := r.Nodes[out]
@@ -233,35 +238,66 @@ func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
 	return nil
 }
 
-// resolveNode fetches and judges the records claiming n.Output.
-func (c *checker) resolveNode(ctx context.Context, n *Node) error {
+// resolveNode fetches the blocks of the records claiming n.Output. When
+// there are none to judge it gives n its verdict.
+func (c *checker) resolveNode(ctx context.Context, n *Node) ([]Block, error) {
 	if c.revoked[n.Output] {
 		n.Verdict, n.Reason = Revoked, "output revoked"
-		return nil
+		return nil, nil
 	}
 	blocks, err := c.res.Resolve(ctx, n.Output)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrUnreachable):
 		n.Verdict, n.Reason = Unreachable, err.Error()
-		return nil
+		return nil, nil
 	case ctx.Err() != nil:
 		n.Verdict, n.Reason = LimitReached, "not checked: "+ctx.Err().Error()
-		return nil
+		return nil, nil
 	default:
-		return fmt.Errorf("resolve %s: %w", n.Output, err)
+		return nil, fmt.Errorf("resolve %s: %w", n.Output, err)
 	}
 	if len(blocks) == 0 {
 		n.Verdict, n.Reason = Source, "no record: a source"
 		if c.opts.RequireFull || n.Depth == 0 {
 			n.Verdict, n.Reason = NoRecord, "no record of this content: no recorded step produced it"
 		}
-		return nil
 	}
+	return blocks, nil
+}
+
+// judgeLevel opens the blocks of a level's nodes (blocks[i] claims
+// nodes[i].Output) and judges each node's records. Each task takes a share
+// of the nodes, decodes their blocks and checks the signatures in one batch
+// (openBatch), then judges them.
+func (c *checker) judgeLevel(nodes []*Node, blocks [][]Block) {
+	size := shareSize(len(nodes), c.opts.Parallelism)
+	par.Each((len(nodes)+size-1)/size, c.opts.Parallelism, func(t int) {
+		lo, hi := t*size, min((t+1)*size, len(nodes))
+		var all []Block
+		for _, bs := range blocks[lo:hi] {
+			all = append(all, bs...)
+		}
+		recs := make([]*Record, len(all))
+		errs := make([]error, len(all))
+		openBatch(all, recs, errs)
+		for i, n := range nodes[lo:hi] {
+			k := len(blocks[lo+i])
+			if k > 0 {
+				c.judgeNode(n, blocks[lo+i], recs[:k], errs[:k])
+			}
+			recs, errs = recs[k:], errs[k:]
+		}
+	})
+}
+
+// judgeNode judges the records claiming n.Output: blocks opened into recs
+// and errs by openBatch.
+func (c *checker) judgeNode(n *Node, blocks []Block, recs []*Record, errs []error) {
 	var inputs []cid.Cid
 	best := LimitReached + 1
-	for _, b := range blocks {
-		rc := c.judge(n.Output, b)
+	for i, b := range blocks {
+		rc := c.judge(n.Output, b, recs[i], errs[i])
 		n.Records = append(n.Records, rc)
 		if rc.Verdict == Verified || rc.Verdict == Incomplete {
 			inputs = append(inputs, rc.Record.Inputs...)
@@ -272,21 +308,14 @@ func (c *checker) resolveNode(ctx context.Context, n *Node) error {
 	}
 	n.Verdict = best
 	n.Inputs = SortInputs(inputs)
-	return nil
 }
 
-// judge verifies one untrusted block claimed to produce output.
-func (c *checker) judge(output cid.Cid, b Block) RecordCheck {
-	rc := RecordCheck{CID: b.CID, From: b.From}
-	rec, err := Open(b.CID, b.Data)
-	if rec == nil && err != nil {
-		// Decoding failed, but a decodable record with a bad signature is
-		// still worth showing: keep it for display, never for trust.
-		if shown, derr := DecodeBlock(b.CID, b.Data); derr == nil {
-			rec = shown
-		}
-	}
-	rc.Record = rec
+// judge gives the verdict on one untrusted block claimed to produce
+// output, which openBatch opened into rec (nil when it did not decode) and
+// err. A decodable record with a bad signature is kept for display, never
+// for trust.
+func (c *checker) judge(output cid.Cid, b Block, rec *Record, err error) RecordCheck {
+	rc := RecordCheck{CID: b.CID, From: b.From, Record: rec}
 	switch {
 	case errors.Is(err, ErrBadSignature):
 		rc.Verdict, rc.Reason = BadSignature, err.Error()

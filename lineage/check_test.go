@@ -271,14 +271,20 @@ func TestCheck(t *testing.T) {
 
 // forge returns b with one bit of its signature flipped, re-named by its
 // new bytes: a well-formed record whose signature is wrong.
-func forge(t *testing.T, b lineage.Block) lineage.Block {
+func forge(t *testing.T, b lineage.Block) lineage.Block { return forgeAt(t, b, 0) }
+
+// forgeS is forge flipping a bit of S instead of R: R still decodes to a
+// point, so the signature joins a batch and makes its equation fail.
+func forgeS(t *testing.T, b lineage.Block) lineage.Block { return forgeAt(t, b, 40) }
+
+func forgeAt(t *testing.T, b lineage.Block, at int) lineage.Block {
 	t.Helper()
 	r, err := lineage.Decode(b.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.Sig = append([]byte(nil), r.Sig...)
-	r.Sig[0] ^= 1
+	r.Sig[at] ^= 1
 	out, err := r.Block()
 	if err != nil {
 		t.Fatal(err)
@@ -365,5 +371,71 @@ func TestCheckProgress(t *testing.T) {
 	}})
 	if len(depths) != 3 || depths[2] != 2 || last != 2 {
 		t.Errorf("progress calls = %v, last records %d; want depths 0,1,2 and 2 records", depths, last)
+	}
+}
+
+// TestCheckOneBadSignatureAmongMany: in a wide DAG, whose levels are
+// checked in batches of signatures, one forged record and one by an
+// executor whose key is not in its ID fail their own nodes only, each with
+// its own verdict; every other node verifies, and the target fails.
+func TestCheckOneBadSignatureAmongMany(t *testing.T) {
+	const width, depth = 40, 4
+	name := func(l, j int) string { return fmt.Sprintf("n%d-%d", l, j) }
+	forged, unknown := name(2, 17), name(1, 5)
+	id, err := peerIDFromSHA256("not an inline key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMem()
+	var top []string
+	for l := 0; l < depth; l++ {
+		for j := 0; j < width; j++ {
+			var inputs []string
+			if l > 0 {
+				inputs = []string{name(l-1, j), name(l-1, (j+1)%width)}
+			}
+			r, b := signed(t, byte(1+j%2), name(l, j), inputs...)
+			switch name(l, j) {
+			case forged:
+				b = forgeS(t, b)
+			case unknown:
+				r.Executor.Peer = id
+				if b, err = r.Block(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m.add(name(l, j), b)
+			if l == depth-1 {
+				top = append(top, name(l, j))
+			}
+		}
+	}
+	m.rec(t, 1, "top", top...)
+	res := check(t, m, "top", lineage.Options{})
+	if res.Verified {
+		t.Error("Check(top).Verified = true, want false")
+	}
+	failed := map[string]lineage.Verdict{}
+	for _, n := range res.Failures(false) {
+		for l := 0; l < depth; l++ {
+			for j := 0; j < width; j++ {
+				if n.Output == content(name(l, j)) {
+					failed[name(l, j)] = n.Verdict
+				}
+			}
+		}
+	}
+	want := map[string]lineage.Verdict{forged: lineage.BadSignature, unknown: lineage.UnknownExecutor}
+	if len(failed) != len(want) || failed[forged] != want[forged] || failed[unknown] != want[unknown] {
+		t.Errorf("failing nodes = %v, want %v", failed, want)
+	}
+	if got := len(res.Nodes); got != width*depth+1 {
+		t.Errorf("nodes = %d, want %d", got, width*depth+1)
+	}
+	for _, n := range []string{forged, unknown} {
+		rc := res.Nodes[content(n)].Records[0]
+		if rc.Record == nil || rc.Reason == "" {
+			t.Errorf("%s: record %v, reason %q: want the record kept for display and a reason", n, rc.Record, rc.Reason)
+		}
 	}
 }

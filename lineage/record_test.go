@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"os"
 	"path/filepath"
@@ -274,5 +275,63 @@ func TestUnknownExecutor(t *testing.T) {
 	r.Executor.Peer = id
 	if err := r.Verify(); !errors.Is(err, lineage.ErrUnknownExecutor) {
 		t.Errorf("Verify(sha256 peer ID) = %v, want ErrUnknownExecutor", err)
+	}
+}
+
+// TestOpenAllMatchesOpen: OpenAll, which checks signatures in batches,
+// opens every block exactly as Open does, good blocks among bad ones of
+// every kind, wherever they fall in the batches.
+func TestOpenAllMatchesOpen(t *testing.T) {
+	_, other := signed(t, 2, "other")
+	unknown, _ := signed(t, 1, "unknown")
+	id, err := peerIDFromSHA256("not an inline key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown.Executor.Peer = id
+	unknownBlock, err := unknown.Block()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []lineage.Block
+	for i := range 150 {
+		_, b := signed(t, byte(1+i%3), fmt.Sprintf("out-%d", i), "a")
+		switch i {
+		case 7:
+			b = forge(t, b)
+		case 80, 81:
+			b = forgeS(t, b)
+		case 20:
+			b = unknownBlock
+		case 33:
+			b.CID = other.CID
+		case 64:
+			b.Data = b.Data[:len(b.Data)-1]
+		}
+		blocks = append(blocks, b)
+	}
+	recs, errs := lineage.OpenAll(blocks)
+	for i, b := range blocks {
+		want, wantErr := lineage.Open(b.CID, b.Data)
+		if (errs[i] == nil) != (wantErr == nil) || (wantErr != nil && errs[i].Error() != wantErr.Error()) {
+			t.Errorf("block %d: OpenAll error %v, Open error %v", i, errs[i], wantErr)
+		}
+		if (recs[i] == nil) != (want == nil) {
+			t.Errorf("block %d: OpenAll record %v, Open record %v", i, recs[i], want)
+		} else if want != nil && recs[i].Output != want.Output {
+			t.Errorf("block %d: OpenAll record for %s, Open record for %s", i, recs[i].Output, want.Output)
+		}
+		bad := i == 7 || i == 80 || i == 81 || i == 20 || i == 33 || i == 64
+		if bad != (errs[i] != nil) {
+			t.Errorf("block %d: error %v, want an error: %v", i, errs[i], bad)
+		}
+	}
+	for _, i := range []int{7, 80, 81} {
+		if !errors.Is(errs[i], lineage.ErrBadSignature) {
+			t.Errorf("block %d = %v, want ErrBadSignature", i, errs[i])
+		}
+	}
+	if !errors.Is(errs[20], lineage.ErrUnknownExecutor) {
+		t.Errorf("block 20 = %v, want ErrUnknownExecutor", errs[20])
 	}
 }

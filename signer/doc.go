@@ -4,5 +4,7 @@
 // ID itself so verification needs no lookup.
 //
 // signer knows keys and bytes, never records: package lineage decides what is
-// signed. Verification of many signatures runs in parallel on all cores.
+// signed. Many signatures are checked in batches, one equation per batch
+// (VerifyBatch), spread over all cores (VerifyAll); single and batch checks
+// accept exactly the same signatures (ZIP-215 rules).
 package signer

@@ -3,7 +3,6 @@ package signer
 import (
 	"crypto/ed25519"
 	"fmt"
-	"runtime"
 	"sync"
 
 	pb "github.com/libp2p/go-libp2p/core/crypto/pb"
@@ -29,21 +28,27 @@ func PublicKey(id peer.ID) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(raw), nil
 }
 
-// expanded caches each executor's decompressed public key: a verifier meets
-// few executors and many records, and decompressing the key is a tenth of
-// the cost of a verification.
-var expanded = struct {
+// pubKey is an executor's public key, decoded once and expanded (with the
+// tables of its multiples) for single and batch checks.
+type pubKey struct {
+	expanded *voi.ExpandedPublicKey
+}
+
+// keys caches each executor's decoded public key: a verifier meets few
+// executors and many records, and decompressing the key is a tenth of the
+// cost of a verification.
+var keys = struct {
 	sync.RWMutex
-	m map[peer.ID]*voi.ExpandedPublicKey
-}{m: map[peer.ID]*voi.ExpandedPublicKey{}}
+	m map[peer.ID]*pubKey
+}{m: map[peer.ID]*pubKey{}}
 
-// maxExpanded bounds the cache; past it the cache starts over.
-const maxExpanded = 1 << 14
+// maxKeys bounds the cache; past it the cache starts over.
+const maxKeys = 1 << 14
 
-func expandedKey(id peer.ID) (*voi.ExpandedPublicKey, error) {
-	expanded.RLock()
-	k, ok := expanded.m[id]
-	expanded.RUnlock()
+func lookupKey(id peer.ID) (*pubKey, error) {
+	keys.RLock()
+	k, ok := keys.m[id]
+	keys.RUnlock()
 	if ok {
 		return k, nil
 	}
@@ -51,57 +56,46 @@ func expandedKey(id peer.ID) (*voi.ExpandedPublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err = voi.NewExpandedPublicKey(voi.PublicKey(pub))
+	k = &pubKey{}
+	k.expanded, err = voi.NewExpandedPublicKey(voi.PublicKey(pub))
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w: %v", id, ErrUnknownKey, err)
 	}
-	expanded.Lock()
-	if len(expanded.m) >= maxExpanded {
-		clear(expanded.m)
+	keys.Lock()
+	if len(keys.m) >= maxKeys {
+		clear(keys.m)
 	}
-	expanded.m[id] = k
-	expanded.Unlock()
+	keys.m[id] = k
+	keys.Unlock()
 	return k, nil
 }
 
-// stdlibRules makes curve25519-voi accept exactly what crypto/ed25519
-// accepts, so a signature's validity never depends on the verifier used.
-var stdlibRules = &voi.Options{Verify: voi.VerifyOptionsStdLib}
+// rules are the acceptance rules of every signature check: ZIP-215's,
+// whose cofactored equation is the one batch verification checks, so a
+// signature verifies alone exactly when it verifies in any batch and its
+// validity never depends on the batch it met. They accept everything
+// crypto/ed25519 accepts, and besides only signatures whose R or key carry
+// a small-order component, which for a sound key only its holder can make.
+// (crypto/ed25519's own rules, cofactorless, cannot be batch-checked.)
+var rules = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
 
 // Verify checks sig over msg against the key inside id.
 func Verify(id peer.ID, msg, sig []byte) error {
-	k, err := expandedKey(id)
+	k, err := lookupKey(id)
 	if err != nil {
 		return err
 	}
-	if len(sig) != ed25519.SignatureSize || !voi.VerifyExpandedWithOptions(k, msg, sig, stdlibRules) {
-		return fmt.Errorf("peer %s: %w", id, ErrBadSignature)
+	if len(sig) != ed25519.SignatureSize || !voi.VerifyExpandedWithOptions(k.expanded, msg, sig, rules) {
+		return badSignature(id)
 	}
 	return nil
 }
+
+func badSignature(id peer.ID) error { return fmt.Errorf("peer %s: %w", id, ErrBadSignature) }
 
 // Job is one signature to check.
 type Job struct {
 	ID  peer.ID
 	Msg []byte
 	Sig []byte
-}
-
-// VerifyAll checks every job, spread over all cores, and returns one error
-// (nil when the signature verifies) per job, in order.
-func VerifyAll(jobs []Job) []error {
-	errs := make([]error, len(jobs))
-	workers := min(runtime.GOMAXPROCS(0), len(jobs))
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := w; i < len(jobs); i += workers {
-				errs[i] = Verify(jobs[i].ID, jobs[i].Msg, jobs[i].Sig)
-			}
-		}(w)
-	}
-	wg.Wait()
-	return errs
 }
