@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
+	"github.com/bonsai-lineage/bonsai/internal/testrec"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
@@ -41,18 +42,7 @@ func obOpen(t *testing.T, home string) *store.Store {
 }
 
 // obBlock signs a record of test key 1 whose output is the content out.
-func obBlock(t *testing.T, out string) lineage.Block {
-	t.Helper()
-	c, err := lineage.HashReader(strings.NewReader(out), lineage.DefaultHash)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := (&lineage.Record{Output: c, Time: 1_700_000_000}).Sign(testkeys.Key(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func obBlock(t *testing.T, out string) lineage.Block { return testrec.Block(t, 1, out, 1_700_000_000) }
 
 // obPut stores n own records and returns their blocks.
 func obPut(t *testing.T, st *store.Store, n int) []lineage.Block {
@@ -184,23 +174,7 @@ func (f *obFailing) DueOutbox(now time.Time, limit int) ([]store.OutboxEntry, er
 // obSigned signs a record of test key key whose output is the content
 // out, made from the contents inputs.
 func obSigned(t *testing.T, key byte, out string, inputs ...string) lineage.Block {
-	t.Helper()
-	hash := func(s string) cid.Cid {
-		c, err := lineage.HashReader(strings.NewReader(s), lineage.DefaultHash)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	r := &lineage.Record{Output: hash(out), Time: 1}
-	for _, in := range inputs {
-		r.Inputs = append(r.Inputs, hash(in))
-	}
-	b, err := r.Sign(testkeys.Key(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testrec.Block(t, key, out, 1, inputs...)
 }
 
 // A failing publish is retried after 1s, 2s, 4s … (±20%), capped at 5

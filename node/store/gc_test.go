@@ -7,11 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/bonsai-lineage/bonsai/internal/testkeys"
+	"github.com/bonsai-lineage/bonsai/internal/testrec"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/ipfs/go-cid"
@@ -34,26 +33,10 @@ func gcTestStore(t *testing.T) *Store {
 	return st
 }
 
-func gcTestCID(t *testing.T, s string) cid.Cid {
-	t.Helper()
-	c, err := lineage.HashReader(strings.NewReader(s), lineage.DefaultHash)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func gcTestCID(t *testing.T, s string) cid.Cid { return testrec.Content(t, s) }
 
 func gcTestBlock(t *testing.T, key byte, out string, inputs ...string) lineage.Block {
-	t.Helper()
-	r := &lineage.Record{Output: gcTestCID(t, out), Time: 1}
-	for _, in := range inputs {
-		r.Inputs = append(r.Inputs, gcTestCID(t, in))
-	}
-	b, err := r.Sign(testkeys.Key(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testrec.Block(t, key, out, 1, inputs...)
 }
 
 func gcTestPut(t *testing.T, st *Store, origin Origin, blocks ...lineage.Block) {

@@ -14,7 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/bonsai-lineage/bonsai/internal/testkeys"
+	"github.com/bonsai-lineage/bonsai/internal/testrec"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/ipfs/go-cid"
@@ -31,18 +31,7 @@ func obOpen(t *testing.T, home string) *Store {
 }
 
 // obBlock signs a record of test key 1 whose output is the content out.
-func obBlock(t *testing.T, out string) lineage.Block {
-	t.Helper()
-	c, err := lineage.HashReader(strings.NewReader(out), lineage.DefaultHash)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := (&lineage.Record{Output: c, Time: 1_700_000_000}).Sign(testkeys.Key(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func obBlock(t *testing.T, out string) lineage.Block { return testrec.Block(t, 1, out, 1_700_000_000) }
 
 // obPut stores n own records and returns their blocks.
 func obPut(t *testing.T, st *Store, n int) []lineage.Block {

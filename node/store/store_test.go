@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
+	"github.com/bonsai-lineage/bonsai/internal/testrec"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
@@ -29,26 +30,10 @@ func openStore(t *testing.T, home string) *store.Store {
 	return st
 }
 
-func contentOf(t testing.TB, s string) cid.Cid {
-	t.Helper()
-	c, err := lineage.HashReader(strings.NewReader(s), lineage.DefaultHash)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func contentOf(t testing.TB, s string) cid.Cid { return testrec.Content(t, s) }
 
 func block(t testing.TB, key byte, out string, time int64, inputs ...string) lineage.Block {
-	t.Helper()
-	r := &lineage.Record{Output: contentOf(t, out), Time: time}
-	for _, in := range inputs {
-		r.Inputs = append(r.Inputs, contentOf(t, in))
-	}
-	b, err := r.Sign(testkeys.Key(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testrec.Block(t, key, out, time, inputs...)
 }
 
 func TestPutResolve(t *testing.T) {
