@@ -5,7 +5,6 @@ import (
 	"crypto/sha512"
 	"errors"
 	"fmt"
-	"math/big"
 	"testing"
 
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
@@ -107,7 +106,7 @@ func TestVerifyBatchMixed(t *testing.T) {
 	jobs[20].Msg = []byte("another message")
 	jobs[30].Sig = jobs[30].Sig[:10]
 	jobs[60].ID = hashed
-	jobs[70].Sig = plusOrder(jobs[70].Sig)
+	jobs[70].Sig = signer.PlusOrder(jobs[70].Sig)
 	want := map[int]error{
 		3: signer.ErrUnknownKey, 10: signer.ErrBadSignature, 20: signer.ErrBadSignature,
 		30: signer.ErrBadSignature, 60: signer.ErrUnknownKey, 70: signer.ErrBadSignature,
@@ -123,23 +122,6 @@ func TestVerifyBatchUnknownKey(t *testing.T) {
 		jobs[i].ID = hashed
 	}
 	checkBatch(t, jobs, func(int) error { return signer.ErrUnknownKey })
-}
-
-// plusOrder returns sig with the group order L added to S: the same S
-// modulo L, unreduced, which Verify refuses (else signatures would be
-// malleable).
-func plusOrder(sig []byte) []byte {
-	l, _ := new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
-	var le [32]byte
-	for i := range le {
-		le[i] = sig[63-i]
-	}
-	s := new(big.Int).Add(new(big.Int).SetBytes(le[:]), l).FillBytes(make([]byte, 32))
-	out := append([]byte(nil), sig[:32]...)
-	for i := range s {
-		out = append(out, s[31-i])
-	}
-	return out
 }
 
 // TestVerifyTorsion pins the acceptance rules (ZIP-215): a signature whose
