@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/enforce"
+	"github.com/bonsai-lineage/bonsai/internal/fsx"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/bonsai-lineage/bonsai/node/store"
@@ -69,18 +68,11 @@ func policyCommand() *cli.Command {
 // readPolicyFile reads a policy file: a regular file (a FIFO or a device
 // is refused, without blocking on it) of bounded size.
 func readPolicyFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := fsx.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
 	data, err := io.ReadAll(io.LimitReader(f, enforce.MaxPolicySize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
+
+	"github.com/bonsai-lineage/bonsai/internal/fsx"
 )
 
 // readInput reads a whole input file of at most max bytes: a regular
@@ -39,22 +40,18 @@ func readInputBlocking(path string, max int64) ([]byte, error) {
 	if path != "-" {
 		// Non-blocking first: opening a device can act on it, and a FIFO
 		// would wait; the type is checked on what was opened.
-		var err error
-		if f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0); err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		name = path
-		st, err := f.Stat()
+		nb, mode, err := fsx.Open(path)
 		if err != nil {
 			return nil, err
 		}
-		switch m := st.Mode(); {
+		defer nb.Close()
+		f, name = nb, path
+		switch m := mode; {
 		case m.IsRegular():
 		case m&os.ModeNamedPipe != 0:
 			// A FIFO: opened again, blocking, to wait for its writer (the
 			// caller gives up on it when its context ends).
-			f.Close()
+			nb.Close()
 			if f, err = os.Open(path); err != nil {
 				return nil, err
 			}

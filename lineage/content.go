@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
-	"syscall"
 
+	"github.com/bonsai-lineage/bonsai/internal/fsx"
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 )
@@ -89,20 +88,11 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // HashFileContext is HashFile stopping, between two reads, when ctx ends:
 // an interrupted command does not finish hashing a large file first.
 func HashFileContext(ctx context.Context, path string, code uint64) (cid.Cid, error) {
-	// Non-blocking: opening a FIFO must not wait for a writer; a regular
-	// file reads as usual.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := fsx.OpenRegular(path)
 	if err != nil {
 		return cid.Undef, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return cid.Undef, err
-	}
-	if !st.Mode().IsRegular() {
-		return cid.Undef, fmt.Errorf("%s: not a regular file", path)
-	}
 	c, err := HashReader(ctxReader{ctx, f}, code)
 	if err != nil {
 		return cid.Undef, fmt.Errorf("hash %s: %w", path, err)

@@ -68,7 +68,7 @@ func verifyChunk(jobs []Job, errs []error) {
 		case len(j.Sig) != ed25519.SignatureSize:
 			errs[i] = badSignature(j.ID)
 		default:
-			bv.AddExpandedWithOptions(k.expanded, j.Msg, j.Sig, rules)
+			bv.AddExpandedWithOptions(k, j.Msg, j.Sig, rules)
 			in = append(in, i)
 		}
 	}

@@ -217,7 +217,7 @@ func TestBatchVerifierMatchesVerify(t *testing.T) {
 			if err != nil {
 				return false
 			}
-			bv.AddExpandedWithOptions(k.expanded, it.job.Msg, it.job.Sig, rules)
+			bv.AddExpandedWithOptions(k, it.job.Msg, it.job.Sig, rules)
 		}
 		return bv.VerifyBatchOnly(nil)
 	}

@@ -28,24 +28,19 @@ func PublicKey(id peer.ID) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(raw), nil
 }
 
-// pubKey is an executor's public key, decoded once and expanded (with the
-// tables of its multiples) for single and batch checks.
-type pubKey struct {
-	expanded *voi.ExpandedPublicKey
-}
-
-// keys caches each executor's decoded public key: a verifier meets few
-// executors and many records, and decompressing the key is a tenth of the
-// cost of a verification.
+// keys caches each executor's public key, decoded once and expanded (with
+// the tables of its multiples) for single and batch checks: a verifier
+// meets few executors and many records, and decompressing the key is a
+// tenth of the cost of a verification.
 var keys = struct {
 	sync.RWMutex
-	m map[peer.ID]*pubKey
-}{m: map[peer.ID]*pubKey{}}
+	m map[peer.ID]*voi.ExpandedPublicKey
+}{m: map[peer.ID]*voi.ExpandedPublicKey{}}
 
 // maxKeys bounds the cache; past it the cache starts over.
 const maxKeys = 1 << 14
 
-func lookupKey(id peer.ID) (*pubKey, error) {
+func lookupKey(id peer.ID) (*voi.ExpandedPublicKey, error) {
 	keys.RLock()
 	k, ok := keys.m[id]
 	keys.RUnlock()
@@ -56,8 +51,7 @@ func lookupKey(id peer.ID) (*pubKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	k = &pubKey{}
-	k.expanded, err = voi.NewExpandedPublicKey(voi.PublicKey(pub))
+	k, err = voi.NewExpandedPublicKey(voi.PublicKey(pub))
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w: %v", id, ErrUnknownKey, err)
 	}
@@ -85,7 +79,7 @@ func Verify(id peer.ID, msg, sig []byte) error {
 	if err != nil {
 		return err
 	}
-	if len(sig) != ed25519.SignatureSize || !voi.VerifyExpandedWithOptions(k.expanded, msg, sig, rules) {
+	if len(sig) != ed25519.SignatureSize || !voi.VerifyExpandedWithOptions(k, msg, sig, rules) {
 		return badSignature(id)
 	}
 	return nil
