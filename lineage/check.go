@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bonsai-lineage/bonsai/internal/par"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -23,6 +22,15 @@ var ErrUnreachable = errors.New("unreachable")
 // The local store satisfies it; the swarm will too.
 type Resolver interface {
 	Resolve(ctx context.Context, output cid.Cid) ([]Block, error)
+}
+
+// ManyResolver is a Resolver that also resolves many outputs in one call,
+// as the local store does with one iterator for them all; Check uses it
+// when the resolver has it. blocks[i] are the blocks claiming outs[i]. An
+// error is the error Resolve would give for each of them.
+type ManyResolver interface {
+	Resolver
+	ResolveMany(ctx context.Context, outs []cid.Cid) (blocks [][]Block, err error)
 }
 
 // Defaults for Options fields left zero.
@@ -85,7 +93,19 @@ type Node struct {
 	Inputs []cid.Cid `json:"inputs,omitempty"`
 	// OK: the node and its whole ancestry pass.
 	OK bool `json:"ok"`
+
+	color color // evaluate's depth-first walk
 }
+
+// color marks a node in evaluate's depth-first walk: not visited yet,
+// being visited (its descendants are), done.
+type color uint8
+
+const (
+	white color = iota
+	grey
+	black
+)
 
 // Result is a checked ancestry: a DAG whose shared ancestors appear once.
 type Result struct {
@@ -110,12 +130,26 @@ func Check(ctx context.Context, target cid.Cid, res Resolver, opts Options) (*Re
 	if err := CheckCID(target); err != nil {
 		return nil, fmt.Errorf("check target: %w", err)
 	}
-	c := newChecker(res, opts)
 	start := time.Now()
-	if err := c.fetch(ctx, target); err != nil {
+	c := newChecker(res, opts, true)
+	err := c.fetch(ctx, target)
+	if err == nil {
+		c.evaluate(target) // while the last signatures are checked
+	}
+	verified := c.sigs.wait(c.opts.Parallelism)
+	if err != nil {
 		return nil, err
 	}
-	c.evaluate(target)
+	if !verified {
+		// The first pass followed the inputs of records before their
+		// signatures were checked, and one does not verify: check again,
+		// each level's signatures before its inputs are followed.
+		c = newChecker(res, opts, false)
+		if err := c.fetch(ctx, target); err != nil {
+			return nil, err
+		}
+		c.evaluate(target)
+	}
 	r := c.result
 	r.Root = target
 	root := r.Nodes[target]
@@ -134,9 +168,14 @@ type checker struct {
 	revokedExec map[peer.ID]bool
 	revoked     map[cid.Cid]bool
 	result      *Result
+	// sigs, when set (the optimistic pass), takes the signatures: records
+	// are judged as if their signatures verified while sigs checks them in
+	// the background, in large batches; when one does not verify the check
+	// is done again without deferring.
+	sigs *sigQueue
 }
 
-func newChecker(res Resolver, opts Options) *checker {
+func newChecker(res Resolver, opts Options, deferSigs bool) *checker {
 	if opts.MaxDepth <= 0 {
 		opts.MaxDepth = DefaultMaxDepth
 	}
@@ -157,6 +196,9 @@ func newChecker(res Resolver, opts Options) *checker {
 			Executors: map[peer.ID]int{},
 		},
 	}
+	if deferSigs {
+		c.sigs = newSigQueue(opts.Parallelism)
+	}
 	return c
 }
 
@@ -169,12 +211,9 @@ func setOf[T comparable](xs []T) map[T]bool {
 }
 
 // fetch resolves and verifies the ancestry breadth first, so each node gets
-// its shortest depth and a level's nodes run in parallel: first every
-// node's records are resolved, then the level's blocks are opened (decoded,
-// their signatures checked in batches) and judged, a share of the nodes per
-// task. Workers take nodes or tasks from a shared counter rather than a
-// channel: a hand-off per node between OS threads costs as much as the work
-// on a small VM.
+// its shortest depth and a level's nodes run in parallel (openLevel). With
+// sigs set the signatures are checked in the background, in batches that
+// span levels.
 func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
 	r := c.result
 	frontier := []cid.Cid{target}
@@ -207,13 +246,9 @@ func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
 			}
 			todo = append(todo, n)
 		}
-		blocks := make([][]Block, len(todo))
-		errs := make([]error, len(todo))
-		par.Each(len(todo), c.opts.Parallelism, func(i int) { blocks[i], errs[i] = c.resolveNode(ctx, todo[i]) })
-		if err := errors.Join(errs...); err != nil {
+		if err := c.openLevel(ctx, todo); err != nil {
 			return err
 		}
-		c.judgeLevel(todo, blocks)
 		var next []cid.Cid
 		for _, out := range frontier {
 			n := r.Nodes[out]
@@ -234,61 +269,11 @@ func (c *checker) fetch(ctx context.Context, target cid.Cid) error {
 			c.opts.Progress(depth, len(r.Order), r.Records)
 		}
 		frontier = next
+		if c.sigs != nil && c.sigs.Failed() {
+			break
+		}
 	}
 	return nil
-}
-
-// resolveNode fetches the blocks of the records claiming n.Output. When
-// there are none to judge it gives n its verdict.
-func (c *checker) resolveNode(ctx context.Context, n *Node) ([]Block, error) {
-	if c.revoked[n.Output] {
-		n.Verdict, n.Reason = Revoked, "output revoked"
-		return nil, nil
-	}
-	blocks, err := c.res.Resolve(ctx, n.Output)
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrUnreachable):
-		n.Verdict, n.Reason = Unreachable, err.Error()
-		return nil, nil
-	case ctx.Err() != nil:
-		n.Verdict, n.Reason = LimitReached, "not checked: "+ctx.Err().Error()
-		return nil, nil
-	default:
-		return nil, fmt.Errorf("resolve %s: %w", n.Output, err)
-	}
-	if len(blocks) == 0 {
-		n.Verdict, n.Reason = Source, "no record: a source"
-		if c.opts.RequireFull || n.Depth == 0 {
-			n.Verdict, n.Reason = NoRecord, "no record of this content: no recorded step produced it"
-		}
-	}
-	return blocks, nil
-}
-
-// judgeLevel opens the blocks of a level's nodes (blocks[i] claims
-// nodes[i].Output) and judges each node's records. Each task takes a share
-// of the nodes, decodes their blocks and checks the signatures in one batch
-// (openBatch), then judges them.
-func (c *checker) judgeLevel(nodes []*Node, blocks [][]Block) {
-	size := shareSize(len(nodes), c.opts.Parallelism)
-	par.Each((len(nodes)+size-1)/size, c.opts.Parallelism, func(t int) {
-		lo, hi := t*size, min((t+1)*size, len(nodes))
-		var all []Block
-		for _, bs := range blocks[lo:hi] {
-			all = append(all, bs...)
-		}
-		recs := make([]*Record, len(all))
-		errs := make([]error, len(all))
-		openBatch(all, recs, errs)
-		for i, n := range nodes[lo:hi] {
-			k := len(blocks[lo+i])
-			if k > 0 {
-				c.judgeNode(n, blocks[lo+i], recs[:k], errs[:k])
-			}
-			recs, errs = recs[k:], errs[k:]
-		}
-	})
 }
 
 // judgeNode judges the records claiming n.Output: blocks opened into recs
@@ -375,15 +360,9 @@ func (c *checker) revokedBy(record cid.Cid, rec *Record, rc *RecordCheck) bool {
 // record that leads back to itself fails alone: another record of the same
 // output may still verify the node.
 func (c *checker) evaluate(target cid.Cid) {
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := map[cid.Cid]int{}
 	var visit func(n *Node)
 	visit = func(n *Node) {
-		color[n.Output] = grey
+		n.color = grey
 		ok := n.Verdict.Passes(c.opts.RequireFull)
 		if n.Verdict == Verified {
 			// Verified when at least one verified record has an ancestry
@@ -398,7 +377,7 @@ func (c *checker) evaluate(target cid.Cid) {
 				recOK := true
 				for _, in := range rc.Record.Inputs {
 					child := c.result.Nodes[in]
-					switch color[in] {
+					switch child.color {
 					case grey:
 						rc.Verdict, rc.Reason = Cycle, fmt.Sprintf("input %s is its own descendant", in)
 						cyclic = rc.Reason
@@ -416,13 +395,13 @@ func (c *checker) evaluate(target cid.Cid) {
 			}
 		} else {
 			for _, in := range n.Inputs {
-				if color[in] == white {
-					visit(c.result.Nodes[in])
+				if child := c.result.Nodes[in]; child.color == white {
+					visit(child)
 				}
 			}
 		}
 		n.OK = ok
-		color[n.Output] = black
+		n.color = black
 	}
 	visit(c.result.Nodes[target])
 }

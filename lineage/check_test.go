@@ -52,7 +52,23 @@ func (m *memResolver) rec(t *testing.T, n byte, out string, inputs ...string) li
 	return b
 }
 
-func check(t *testing.T, m *memResolver, target string, opts lineage.Options) *lineage.Result {
+// manyMem is memResolver as a lineage.ManyResolver, resolving the outputs
+// of one call one by one: the first error fails the call.
+type manyMem struct{ *memResolver }
+
+func (m manyMem) ResolveMany(ctx context.Context, outs []cid.Cid) ([][]lineage.Block, error) {
+	blocks := make([][]lineage.Block, len(outs))
+	for i, out := range outs {
+		bs, err := m.Resolve(ctx, out)
+		if err != nil {
+			return nil, err
+		}
+		blocks[i] = bs
+	}
+	return blocks, nil
+}
+
+func check(t *testing.T, m lineage.Resolver, target string, opts lineage.Options) *lineage.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -252,20 +268,65 @@ func TestCheck(t *testing.T) {
 			verdicts: map[string]lineage.Verdict{"c": lineage.Verified, "b": lineage.Unreachable},
 		},
 	}
+	// Each case runs with a plain Resolver and with a ManyResolver (a
+	// level's outputs resolved in one call).
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := newMem()
-			tt.build(t, m)
-			res := check(t, m, tt.target, tt.opts)
-			if res.Verified != tt.verified {
-				t.Errorf("Check(%s).Verified = %v, want %v", tt.target, res.Verified, tt.verified)
-			}
-			for name, want := range tt.verdicts {
-				if got := verdictOf(res, name); got != want {
-					t.Errorf("verdict of %s = %v, want %v", name, got, want)
+		for _, many := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/many=%v", tt.name, many), func(t *testing.T) {
+				m := newMem()
+				tt.build(t, m)
+				var res *lineage.Result
+				if many {
+					res = check(t, manyMem{m}, tt.target, tt.opts)
+				} else {
+					res = check(t, m, tt.target, tt.opts)
 				}
+				if res.Verified != tt.verified {
+					t.Errorf("Check(%s).Verified = %v, want %v", tt.target, res.Verified, tt.verified)
+				}
+				for name, want := range tt.verdicts {
+					if got := verdictOf(res, name); got != want {
+						t.Errorf("verdict of %s = %v, want %v", name, got, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestCheckForgedShortcut: signatures are checked in the background while
+// the ancestry is walked, the walk following a record's inputs before its
+// signature is known. A forged record must still lead nowhere: what only it
+// names is not in the result, and an ancestor it reaches by a shorter path
+// keeps the depth its genuine path gives.
+func TestCheckForgedShortcut(t *testing.T) {
+	m := newMem()
+	m.rec(t, 1, "top", "a", "f")
+	m.rec(t, 1, "a", "b")
+	m.rec(t, 1, "b", "c")
+	m.rec(t, 1, "c")
+	_, f := signed(t, 1, "f", "c", "hidden")
+	m.add("f", forgeS(t, f))
+	m.rec(t, 1, "hidden", "deeper")
+	for _, r := range []lineage.Resolver{m, manyMem{m}} {
+		res := check(t, r, "top", lineage.Options{})
+		if res.Verified {
+			t.Errorf("%T: Check(top).Verified = true, want false", r)
+		}
+		if got := verdictOf(res, "f"); got != lineage.BadSignature {
+			t.Errorf("%T: verdict of f = %v, want %v", r, got, lineage.BadSignature)
+		}
+		for _, name := range []string{"hidden", "deeper"} {
+			if _, ok := res.Nodes[content(name)]; ok {
+				t.Errorf("%T: %s, named only by the forged record, is in the result", r, name)
 			}
-		})
+		}
+		if n := res.Nodes[content("c")]; n == nil || n.Depth != 3 {
+			t.Errorf("%T: node c = %+v, want depth 3 (top, a, b, c)", r, n)
+		}
+		if got, want := len(res.Order), 5; got != want {
+			t.Errorf("%T: %d nodes in order, want %d", r, got, want)
+		}
 	}
 }
 

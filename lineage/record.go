@@ -1,9 +1,9 @@
 package lineage
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -66,7 +66,8 @@ type Signer interface {
 // order the encoding requires.
 func SortInputs(in []cid.Cid) []cid.Cid {
 	out := slices.Clone(in)
-	slices.SortFunc(out, func(a, b cid.Cid) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+	// A CID's key string is its binary form: compared without a copy.
+	slices.SortFunc(out, func(a, b cid.Cid) int { return strings.Compare(a.KeyString(), b.KeyString()) })
 	return slices.CompactFunc(out, func(a, b cid.Cid) bool { return a.Equals(b) })
 }
 
@@ -107,7 +108,7 @@ func (r *Record) validate() error {
 			// ancestor.
 			return fmt.Errorf("%w: input %d is the output itself", ErrMalformed, i)
 		}
-		if i > 0 && bytes.Compare(r.Inputs[i-1].Bytes(), in.Bytes()) >= 0 {
+		if i > 0 && r.Inputs[i-1].KeyString() >= in.KeyString() {
 			return fmt.Errorf("%w: input %d (%s) after %s", ErrInputOrder, i, in, r.Inputs[i-1])
 		}
 	}

@@ -82,8 +82,15 @@ func shareSize(n, workers int) int {
 // OpenAll it leaves a decoded record beside its signature's error
 // (ErrBadSignature, ErrUnknownExecutor), for display.
 func openBatch(blocks []Block, recs []*Record, errs []error) {
-	jobs := make([]signer.Job, 0, len(blocks))
-	idx := make([]int, 0, len(blocks))
+	jobs, idx := decodeBatch(blocks, recs, errs)
+	verifyBatch(jobs, idx, recs, errs)
+}
+
+// decodeBatch decodes blocks into recs and errs and returns the signature
+// checks the records that decoded need: jobs[j] is for recs[idx[j]].
+func decodeBatch(blocks []Block, recs []*Record, errs []error) (jobs []signer.Job, idx []int) {
+	jobs = make([]signer.Job, 0, len(blocks))
+	idx = make([]int, 0, len(blocks))
 	for i, b := range blocks {
 		var msg []byte
 		recs[i], msg, errs[i] = decodeBlock(b.CID, b.Data)
@@ -92,6 +99,12 @@ func openBatch(blocks []Block, recs []*Record, errs []error) {
 			idx = append(idx, i)
 		}
 	}
+	return jobs, idx
+}
+
+// verifyBatch checks the signatures decodeBatch returned, in one batch,
+// setting the error of each record whose signature fails.
+func verifyBatch(jobs []signer.Job, idx []int, recs []*Record, errs []error) {
 	for j, err := range signer.VerifyBatch(jobs) {
 		errs[idx[j]] = sigError(recs[idx[j]], err)
 	}

@@ -2,6 +2,7 @@ package lineage
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multihash"
 )
 
 // The wire form of a record: a DAG-CBOR map with one-letter keys, so a
@@ -67,7 +69,7 @@ var linkHeader = [...]byte{0xd8, cidTag, 0x58}
 // MarshalCBOR writes the link directly: it runs for every input of every
 // record, and the generic tag encoder allocates several times per call.
 func (l link) MarshalCBOR() ([]byte, error) {
-	b := l.c.Bytes()
+	b := l.c.KeyString() // the binary form, without a copy
 	if n := len(b) + 1; n < 24 || n > 255 {
 		return nil, fmt.Errorf("CID of %d bytes: length outside 23..254", len(b))
 	}
@@ -115,26 +117,11 @@ var encMode, decMode = cborx.Strict(cborx.Profile{
 // signature (what is signed, after the domain prefix) and, when sig is not
 // nil, with it (the block).
 func (r *Record) encode(sig []byte) (unsigned, full []byte, err error) {
-	h := wireHead{E: []byte(r.Executor.Peer), I: make([]link, len(r.Inputs)), O: link{r.Output}}
-	for i, c := range r.Inputs {
-		h.I[i] = link{c}
-	}
-	if r.Program.Defined() {
-		h.P = &link{r.Program}
-	}
-	head, err := encMode.Marshal(h)
+	head, tail, err := r.encodeParts()
 	if err != nil {
 		return nil, nil, err
 	}
-	tail, err := encMode.Marshal(wireTail{T: uint64(r.Time), U: uint64(r.Executor.UID), V: Version, X: r.Incomplete})
-	if err != nil {
-		return nil, nil, err
-	}
-	// Both maps have fewer than 24 entries: their header is one byte,
-	// 0xa0 plus the count.
-	n := int(head[0]-0xa0) + int(tail[0]-0xa0)
-	unsigned = make([]byte, 0, len(head)+len(tail))
-	unsigned = append(append(append(unsigned, byte(0xa0+n)), head[1:]...), tail[1:]...)
+	unsigned = joinParts(nil, head, tail)
 	if sig == nil {
 		return unsigned, nil, nil
 	}
@@ -143,12 +130,66 @@ func (r *Record) encode(sig []byte) (unsigned, full []byte, err error) {
 		return nil, nil, err
 	}
 	full = make([]byte, 0, len(unsigned)+len(s)+2)
-	full = append(full, byte(0xa0+n+1))
+	full = append(full, 0xa0+byte(mapLen(head)+mapLen(tail)+1))
 	full = append(full, head[1:]...)
 	full = append(full, 0x61, 's')
 	full = append(full, s...)
 	full = append(full, tail[1:]...)
 	return unsigned, full, nil
+}
+
+// encodeParts encodes the fields sorting before s and after it as two
+// maps, to be spliced around s.
+func (r *Record) encodeParts() (head, tail []byte, err error) {
+	h := wireHead{E: []byte(r.Executor.Peer), I: make([]link, len(r.Inputs)), O: link{r.Output}}
+	for i, c := range r.Inputs {
+		h.I[i] = link{c}
+	}
+	if r.Program.Defined() {
+		h.P = &link{r.Program}
+	}
+	if head, err = encMode.Marshal(h); err != nil {
+		return nil, nil, err
+	}
+	if tail, err = encMode.Marshal(wireTail{T: uint64(r.Time), U: uint64(r.Executor.UID), V: Version, X: r.Incomplete}); err != nil {
+		return nil, nil, err
+	}
+	return head, tail, nil
+}
+
+// mapLen is the entry count of an encoded map of fewer than 24 entries
+// (both parts are): its header is one byte, 0xa0 plus the count.
+func mapLen(m []byte) int { return int(m[0] - 0xa0) }
+
+// joinParts appends to dst the one map holding the entries of head and
+// tail: the record without its signature.
+func joinParts(dst, head, tail []byte) []byte {
+	dst = append(dst, 0xa0+byte(mapLen(head)+mapLen(tail)))
+	return append(append(dst, head[1:]...), tail[1:]...)
+}
+
+// sigEntry is the encoding of the s entry for a 64-byte signature: key
+// "s", then a byte string of 64 bytes (0x58 0x40).
+var sigEntry = [...]byte{0x61, 's', 0x58, 64}
+
+// isEncodingOf reports whether data is exactly the block encode would
+// give for head, tail and sig, without building it.
+func isEncodingOf(data, head, tail, sig []byte) bool {
+	if len(sig) != 64 || len(data) != 1+len(head)-1+len(sigEntry)+64+len(tail)-1 {
+		return false
+	}
+	if data[0] != 0xa0+byte(mapLen(head)+mapLen(tail)+1) {
+		return false
+	}
+	rest := data[1:]
+	if !bytes.HasPrefix(rest, head[1:]) {
+		return false
+	}
+	rest = rest[len(head)-1:]
+	if !bytes.HasPrefix(rest, sigEntry[:]) || !bytes.Equal(rest[len(sigEntry):len(sigEntry)+64], sig) {
+		return false
+	}
+	return bytes.Equal(rest[len(sigEntry)+64:], tail[1:])
 }
 
 // Decode parses record bytes strictly: it refuses oversized input, unknown
@@ -231,14 +272,15 @@ func decode(data []byte) (*Record, []byte, error) {
 	}
 	// The one encoding check that covers them all: re-encoding must give
 	// back the same bytes, or the CID would not name this record alone.
-	unsigned, again, err := r.encode(r.Sig)
+	head, tail, err := r.encodeParts()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if !bytes.Equal(again, data) {
+	if !isEncodingOf(data, head, tail, r.Sig) {
 		return nil, nil, fmt.Errorf("%w: re-encoding gives different bytes", ErrNotCanonical)
 	}
-	return r, append([]byte(signingDomain), unsigned...), nil
+	msg := make([]byte, 0, len(signingDomain)+len(head)+len(tail)-1)
+	return r, joinParts(append(msg, signingDomain...), head, tail), nil
 }
 
 // DecodeBlock checks that data hashes to c, then decodes it.
@@ -263,7 +305,16 @@ func CheckBlockCID(c cid.Cid, data []byte) error {
 	if c.Type() != cid.DagCBOR {
 		return fmt.Errorf("%w: %s has codec 0x%x, want dag-cbor", ErrCIDMismatch, c, c.Type())
 	}
-	got, err := c.Prefix().Sum(data)
+	p := c.Prefix()
+	if p.MhType == multihash.SHA2_256 && p.MhLength == sha256.Size {
+		// The common case, without the generic hasher's allocations: a
+		// CID's binary form ends with its digest.
+		sum := sha256.Sum256(data)
+		if k := c.KeyString(); k[len(k)-sha256.Size:] == string(sum[:]) {
+			return nil
+		}
+	}
+	got, err := p.Sum(data)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrCIDMismatch, c, err)
 	}

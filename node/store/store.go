@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -472,21 +473,41 @@ type Claim struct {
 
 // Claims lists the stored records whose output is out, newest first.
 func (s *Store) Claims(out cid.Cid) ([]Claim, error) {
+	prefix := []byte{prefixOutput}
+	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	claims, err := claimsAt(it, out, nil)
+	if cerr := it.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("read index: %w", cerr)
+	}
+	return claims, err
+}
+
+// claimsAt lists the records whose output is out, newest first, seeking it
+// in the output index (an iterator over it); their data is appended to
+// arena's chunks, *arena the last (nil: one allocation per record).
+func claimsAt(it *pebble.Iterator, out cid.Cid, arena *[]byte) ([]Claim, error) {
 	prefix := key(prefixOutput, out.Bytes())
 	var claims []Claim
-	err := s.scan("index", prefix, prefixEnd(prefix), func(k, v []byte) (bool, error) {
+	for ok := it.SeekGE(prefix); ok && bytes.HasPrefix(it.Key(), prefix); ok = it.Next() {
+		k := it.Key()
 		_, rc, err := cid.CidFromBytes(k[len(prefix):])
 		if err != nil {
-			return false, fmt.Errorf("corrupt index entry for %s: %w", out, err)
+			return nil, fmt.Errorf("corrupt index entry for %s: %w", out, err)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("read index entry for %s: %w", out, err)
 		}
 		if len(v) < 8 {
-			return false, fmt.Errorf("corrupt index entry for %s: %d bytes", out, len(v))
+			return nil, fmt.Errorf("corrupt index entry for %s: %d bytes", out, len(v))
 		}
-		claims = append(claims, Claim{Record: rc, Time: int64(binary.BigEndian.Uint64(v)), Data: slices.Clone(v[8:])})
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
+		claims = append(claims, Claim{Record: rc, Time: int64(binary.BigEndian.Uint64(v)), Data: copyTo(arena, v[8:])})
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
 	}
 	slices.SortStableFunc(claims, func(a, b Claim) int {
 		if c := cmp.Compare(b.Time, a.Time); c != 0 {
@@ -495,6 +516,24 @@ func (s *Store) Claims(out cid.Cid) ([]Claim, error) {
 		return bytes.Compare(a.Record.Bytes(), b.Record.Bytes())
 	})
 	return claims, nil
+}
+
+// The chunks copyTo allocates start at minChunk bytes and double up to
+// maxChunk: a few records take little room, many take few allocations.
+const minChunk, maxChunk = 2 << 10, 32 << 10
+
+// copyTo returns a copy of v in *arena's spare capacity, starting a new
+// chunk when it has too little; with a nil arena, in a slice of its own.
+func copyTo(arena *[]byte, v []byte) []byte {
+	if arena == nil || len(v) > minChunk/2 {
+		return slices.Clone(v)
+	}
+	if cap(*arena)-len(*arena) < len(v) {
+		*arena = make([]byte, 0, min(max(2*cap(*arena), minChunk), maxChunk))
+	}
+	lo := len(*arena)
+	*arena = append(*arena, v...)
+	return (*arena)[lo:len(*arena):len(*arena)]
 }
 
 // DHTDatastore is the DHT's datastore (provider records, values) in the
@@ -581,14 +620,49 @@ func (s *Store) Resolve(ctx context.Context, out cid.Cid) ([]lineage.Block, erro
 	if err != nil {
 		return nil, err
 	}
-	blocks := make([]lineage.Block, len(claims))
-	for i, c := range claims {
-		blocks[i] = lineage.Block{CID: c.Record, Data: c.Data}
+	return claimBlocks(claims), nil
+}
+
+// ResolveMany resolves outs as Resolve resolves each: blocks[i] are the
+// records claiming outs[i]. One iterator seeks them all, in key order; it
+// makes the store a lineage.ManyResolver.
+func (s *Store) ResolveMany(ctx context.Context, outs []cid.Cid) ([][]lineage.Block, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	prefix := []byte{prefixOutput}
+	it, err := s.rd.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	defer it.Close()
+	order := make([]int, len(outs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(outs[a].KeyString(), outs[b].KeyString()) })
+	blocks := make([][]lineage.Block, len(outs))
+	var arena []byte
+	for _, i := range order {
+		claims, err := claimsAt(it, outs[i], &arena)
+		if err != nil {
+			return nil, err
+		}
+		blocks[i] = claimBlocks(claims)
 	}
 	return blocks, nil
 }
 
-var _ lineage.Resolver = (*Store)(nil)
+// claimBlocks returns the blocks of claims.
+func claimBlocks(claims []Claim) []lineage.Block {
+	blocks := make([]lineage.Block, len(claims))
+	for i, c := range claims {
+		blocks[i] = lineage.Block{CID: c.Record, Data: c.Data}
+	}
+	return blocks
+}
+
+var _ lineage.ManyResolver = (*Store)(nil)
 
 // PathCID returns the content CID last recorded for path.
 func (s *Store) PathCID(path string) (cid.Cid, bool, error) {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,6 +69,59 @@ func TestPutResolve(t *testing.T) {
 	}
 	if _, err := st.Get(contentOf(t, "nothing")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+// TestResolveMany: resolving many outputs in one call (one iterator,
+// outputs sought in key order) gives, for each, what Resolve gives, in the
+// caller's order: several claims newest first, none, duplicates asked
+// twice; a cancelled context stops it.
+func TestResolveMany(t *testing.T) {
+	home := t.TempDir()
+	st := openStore(t, home)
+	var blocks []lineage.Block
+	var outs []cid.Cid
+	for i := range 50 {
+		name := fmt.Sprintf("out-%d", i)
+		blocks = append(blocks, block(t, 1, name, int64(i), "a"))
+		if i%7 == 0 {
+			blocks = append(blocks, block(t, 2, name, int64(1000+i), "b"))
+		}
+		outs = append(outs, contentOf(t, name))
+	}
+	if _, err := st.Put(blocks, nil); err != nil {
+		t.Fatal(err)
+	}
+	outs = append(outs, contentOf(t, "nothing"), contentOf(t, "out-7"), contentOf(t, "out-0"))
+	got, err := st.ResolveMany(context.Background(), outs)
+	if err != nil || len(got) != len(outs) {
+		t.Fatalf("ResolveMany = %d answers, %v; want %d", len(got), err, len(outs))
+	}
+	for i, out := range outs {
+		want, err := st.Resolve(context.Background(), out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got[i]) != len(want) {
+			t.Errorf("ResolveMany[%d] (%s): %d blocks, Resolve: %d", i, out, len(got[i]), len(want))
+			continue
+		}
+		for j := range want {
+			if got[i][j].CID != want[j].CID || !bytes.Equal(got[i][j].Data, want[j].Data) {
+				t.Errorf("ResolveMany[%d][%d] = %s, Resolve gives %s", i, j, got[i][j].CID, want[j].CID)
+			}
+		}
+	}
+	if n := len(got[len(outs)-3]); n != 0 {
+		t.Errorf("ResolveMany(unknown) = %d blocks, want 0", n)
+	}
+	if n := len(got[7]); n != 2 {
+		t.Errorf("ResolveMany(out-7) = %d blocks, want 2", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := st.ResolveMany(ctx, outs); !errors.Is(err, context.Canceled) {
+		t.Errorf("ResolveMany(cancelled) = %v, want context.Canceled", err)
 	}
 }
 
