@@ -14,7 +14,6 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,9 +38,7 @@ type Capture struct {
 // privileges, and ErrNotSupported when the kernel lacks what the programs
 // need (BTF, ring buffers, tp_btf).
 func Open(opts Options) (*Capture, error) {
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, classify("raise RLIMIT_MEMLOCK", err)
-	}
+	raiseMemlock()
 	spec, err := loadCapture()
 	if err != nil {
 		return nil, fmt.Errorf("bpf: %w", err)

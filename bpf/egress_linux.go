@@ -38,6 +38,7 @@ func LoadEgress(cgroup, pin string) (*Egress, error) {
 	if err := os.MkdirAll(pin, 0o700); err != nil {
 		return nil, classify("pin directory "+pin, err)
 	}
+	raiseMemlock()
 	e := &Egress{pin: pin}
 	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pin}}
 	err := loadEgressObjects(&e.objs, opts)

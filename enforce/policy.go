@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.yaml.in/yaml/v3"
@@ -107,7 +108,11 @@ func (r Rule) Name() string {
 // maxDepth bounds verifiedLineage.depth (lineage's own bound).
 const maxDepth = 1024
 
-var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
+// nameRE and yamlLineRE are compiled when first needed, not at start-up
+// of every command.
+var nameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
+})
 
 // ParsePolicy reads one policy document. Unknown fields, a second
 // document, a wrong apiVersion or kind and values out of range are
@@ -162,7 +167,7 @@ func ParsePolicy(name string, r io.Reader) (*Policy, error) {
 
 type perrFunc func(line int, field, format string, args ...any) error
 
-var yamlLineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+var yamlLineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line (\d+): (.*)$`) })
 
 // yamlMessage is a yaml error's line (0: none given) and its message on
 // one line, without the package's prefixes (the first of several).
@@ -170,7 +175,7 @@ func yamlMessage(err error) (int, string) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
 	msg, _, _ = strings.Cut(strings.TrimSpace(msg), "\n")
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		if line, err := strconv.Atoi(m[1]); err == nil {
 			return line, m[2]
 		}
@@ -309,7 +314,7 @@ func (p *Policy) validate(root *yaml.Node, perr perrFunc) error {
 	if p.Kind != Kind {
 		return perr(line("kind"), "kind", "%q, want %q", p.Kind, Kind)
 	}
-	if !nameRE.MatchString(p.Metadata.Name) {
+	if !nameRE().MatchString(p.Metadata.Name) {
 		return perr(line("metadata", "name"), "metadata.name", "%q: want 1-63 lower-case letters, digits, '-' or '.'", p.Metadata.Name)
 	}
 	switch p.Spec.Mode {
