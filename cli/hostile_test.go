@@ -401,6 +401,7 @@ func TestJSONNaming(t *testing.T) {
 		{"id", "--json"}, {"hash", "--json", "fin"}, {"record", "--json", "--in", "fin", "--out", "new"},
 		{"verify", "--json", "fin"}, {"show", "--json", rec}, {"log", "--json", "fin"}, {"status", "--json", rec},
 		{"export", "--json", "--car", car, "fin"}, {"import", "--json", car}, {"version", "--json"},
+		{"export", "--json", "--intoto", car + ".jsonl", "--all", "fin"}, {"export", "--json", "--prov", car + ".prov.json", "fin"},
 		{"policy", "list", "--json"}, {"audit", "--json"},
 	} {
 		r := bonsai(t, dir, home, args...)
