@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/sha3"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -544,4 +545,49 @@ func TestExportSkipsRevoked(t *testing.T) {
 	}
 	r = bonsai(t, dir, home, "export", "--intoto", filepath.Join(out, "raw.jsonl"), "raw")
 	wantOneLineError(t, r, false, "verifies")
+}
+
+// TestExportInTotoDigests: each content hash bonsai takes is named as the
+// in-toto digest set names it, or refused when it has no name there.
+func TestExportInTotoDigests(t *testing.T) {
+	t.Parallel()
+	home, id := initHome(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		hash, digest string
+		sum          func([]byte) []byte
+	}{
+		{"sha2-256", "sha256", func(b []byte) []byte { s := sha256.Sum256(b); return s[:] }},
+		{"sha3-256", "sha3_256", func(b []byte) []byte { s := sha3.Sum256(b); return s[:] }},
+	} {
+		t.Run(tc.hash, func(t *testing.T) {
+			in := writeFile(t, dir, "in-"+tc.hash, "input of "+tc.hash+"\n", time.Time{})
+			out := filepath.Join(dir, "out-"+tc.hash)
+			wantCode(t, bonsai(t, dir, home, "record", "--hash", tc.hash, "--out", in), 0)
+			wantCode(t, bonsai(t, dir, home, "record", "--hash", tc.hash, "--in", in, "--out", out, "--", "sh", "-c", `cat "$0" "$0" > "$1"`, in, out), 0)
+			r := bonsai(t, dir, home, "export", "--hash", tc.hash, "--intoto", "-", out)
+			wantCode(t, r, 0)
+			envs := readEnvelopes(t, []byte(r.stdout))
+			if len(envs) != 1 {
+				t.Fatalf("bundle = %d envelopes, want 1", len(envs))
+			}
+			st, prov := checkEnvelope(t, envs[0], id)
+			if len(st.GetSubject()) != 1 || len(prov.GetBuildDefinition().GetResolvedDependencies()) != 1 {
+				t.Fatalf("statement: %d subjects, %d dependencies; want 1 and 1", len(st.GetSubject()), len(prov.GetBuildDefinition().GetResolvedDependencies()))
+			}
+			for _, c := range []struct {
+				what string
+				got  map[string]string
+				path string
+			}{
+				{"subject", st.GetSubject()[0].GetDigest(), out},
+				{"dependency", prov.GetBuildDefinition().GetResolvedDependencies()[0].GetDigest(), in},
+			} {
+				want := hex.EncodeToString(tc.sum([]byte(mustRead(t, c.path))))
+				if len(c.got) != 1 || c.got[tc.digest] != want {
+					t.Errorf("%s digest = %v, want {%s: %s}", c.what, c.got, tc.digest, want)
+				}
+			}
+		})
+	}
 }
