@@ -68,8 +68,9 @@ func daemonCommand() *cli.Command {
 			"SIGINT or SIGTERM stops it cleanly (exit status 0).\n\n" +
 			"Web view (--ui ADDR, off by default): a read-only page to look up a file by path, content\n" +
 			"or record CID or SHA-256 and see its ancestry as a graph, each record's verdict, executor\n" +
-			"and inputs, and the node's pending outbox and pins; it changes nothing. It binds loopback\n" +
-			"only (another host needs --ui-public) and the daemon says where on stderr.\n\n" +
+			"and inputs, and the node's pending outbox and pins. It answers GET only and changes nothing\n" +
+			"(records fetched from peers for a check are cached, as for 'bonsai verify'). It binds\n" +
+			"loopback only (another host needs --ui-public); the daemon says where on stderr.\n\n" +
 			"Enforcement (on by default; as root): the policies applied with 'bonsai policy apply' are\n" +
 			"enforced with fanotify permission events on the filesystems of their scopes: an open or exec\n" +
 			"a policy in enforce mode denies fails with EPERM, and every decision on a file in scope\n" +

@@ -3,11 +3,13 @@ package node
 // The web view: a read-only page served over HTTP on a TCP address the
 // daemon's owner chooses (`bonsai daemon --ui ADDR`, off by default). It
 // is a handler of its own, apart from the local API: it answers GET (and
-// HEAD) only, changes nothing in the store, and serves its page and
-// scripts from files embedded in the binary, fetching nothing from
-// elsewhere. Unlike the local API's socket (owner-only) a TCP port is open
-// to every local user, so it binds loopback unless told otherwise, and
-// refuses requests whose Host is not its own address (DNS rebinding).
+// HEAD) only and changes nothing in the store (but for the records the
+// swarm resolver caches while it checks an ancestry, as for any
+// verification through the daemon); it serves its page, script and style
+// from files embedded in the binary and fetches nothing from elsewhere.
+// Unlike the local API's socket (owner-only), a TCP port is open to every
+// local user: the view binds loopback unless told otherwise, and refuses
+// a request whose Host is not a loopback name (DNS rebinding).
 
 import (
 	"context"
