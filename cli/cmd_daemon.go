@@ -66,6 +66,11 @@ func daemonCommand() *cli.Command {
 			"start: one that cannot be served is an error (exit status 2), not a log line. Once up,\n" +
 			"the daemon says on stderr where it listens and whether the swarm is open to anyone.\n" +
 			"SIGINT or SIGTERM stops it cleanly (exit status 0).\n\n" +
+			"Web view (--ui ADDR, off by default): a read-only page to look up a file by path, content\n" +
+			"or record CID or SHA-256 and see its ancestry as a graph, each record's verdict, executor\n" +
+			"and inputs, and the node's pending outbox and pins. It answers GET only and changes nothing\n" +
+			"(records fetched from peers for a check are cached, as for 'bonsai verify'). It binds\n" +
+			"loopback only (another host needs --ui-public); the daemon says where on stderr.\n\n" +
 			"Enforcement (on by default; as root): the policies applied with 'bonsai policy apply' are\n" +
 			"enforced with fanotify permission events on the filesystems of their scopes: an open or exec\n" +
 			"a policy in enforce mode denies fails with EPERM, and every decision on a file in scope\n" +
@@ -91,6 +96,8 @@ func daemonCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-level", Usage: "log at `LEVEL`: debug, info, warn or error", Value: "info"},
 			&cli.StringSliceFlag{Name: "watch", Usage: "capture with eBPF and record every file written under `DIR` (repeatable; needs root or CAP_BPF+CAP_PERFMON)"},
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on `ADDR` (host:port; off by default)"},
+			&cli.StringFlag{Name: "ui", Usage: "serve a read-only web view of lineage, outbox and pins on `ADDR` (host:port, a loopback host such as 127.0.0.1:8737; port 0 picks one; off by default)"},
+			&cli.BoolFlag{Name: "ui-public", Usage: "let --ui take a host that is not loopback, or none (every interface): anyone who reaches it reads the node's lineage"},
 			&cli.BoolFlag{Name: "enforce", Usage: "enforce the applied policies (fanotify; needs root)", Value: true},
 			&cli.IntFlag{Name: "audit-max", Usage: "keep at most `N` audit entries, dropping the oldest", Value: store.DefaultAuditEntries},
 			&cli.DurationFlag{Name: "decision-timeout", Usage: "bound each enforcement decision to `DURATION`", Value: enforce.DefaultDecisionTimeout},
@@ -371,6 +378,13 @@ func runDaemon(c *cli.Context) error {
 	if metrics != nil {
 		defer metrics.Close() // in case the node does not start; ServeMetrics closes it too
 	}
+	if d.ui, err = listenUI(ctx, c.String("ui"), c.Bool("ui-public")); err != nil {
+		return err
+	}
+	if d.ui != nil {
+		defer d.ui.Close() // in case the node does not start; ServeUI closes it too
+	}
+	d.uiPublic = c.Bool("ui-public")
 
 	quietFramework(d.logger.Handler())
 	n, err := node.New(ctx, h, d.opts...)
@@ -401,6 +415,10 @@ type daemonSetup struct {
 	// (0: any). The daemon says so when it is up.
 	private bool
 	allowed int
+	// ui is the web view's listener (nil: --ui not given); uiPublic
+	// admits any Host header.
+	ui       net.Listener
+	uiPublic bool
 }
 
 // daemonSettings reads the daemon's settings in a fixed order, so that of
@@ -562,6 +580,29 @@ func checkDaemonAddrs(ctx context.Context, metricsAddr string, listen []string) 
 	return metrics, nil
 }
 
+// listenUI binds the web view's address (nil, nil when addr is empty):
+// an address that is not loopback, without public, is a usage error; one
+// that cannot be bound is the start's error.
+func listenUI(ctx context.Context, addr string, public bool) (net.Listener, error) {
+	if addr == "" {
+		if public {
+			return nil, usagef("--ui-public: needs --ui ADDR")
+		}
+		return nil, nil
+	}
+	if err := node.CheckUIAddr(addr, public); err != nil {
+		if errors.Is(err, node.ErrUIPublic) {
+			return nil, usagef("--ui %s: not a loopback address (use 127.0.0.1:PORT, or add --ui-public to serve it to others)", addr)
+		}
+		return nil, usagef("--ui %s: want HOST:PORT, such as 127.0.0.1:8737", addr)
+	}
+	l, err := node.ListenUI(ctx, addr, public)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", &addrError{what: "web view", addr: addr, reason: netReason(err), err: err})
+	}
+	return l, nil
+}
+
 // serveDaemon serves the local API, and metrics when metrics is not nil,
 // of the started node n until the command's context ends (nil) or the
 // local API fails (its error).
@@ -582,6 +623,16 @@ func serveDaemon(c *cli.Context, n *node.Node, h string, d daemonSetup, metrics 
 			}
 		}()
 	}
+	var uiDone chan struct{}
+	if d.ui != nil {
+		uiDone = make(chan struct{})
+		go func() {
+			defer close(uiDone)
+			if err := n.ServeUI(run, d.ui, d.uiPublic); err != nil {
+				d.logger.Error("web view stopped", "err", err)
+			}
+		}()
+	}
 	announceDaemon(c.App.ErrWriter, n, h, d, metrics)
 	var err error
 	select {
@@ -594,6 +645,9 @@ func serveDaemon(c *cli.Context, n *node.Node, h string, d daemonSetup, metrics 
 	stop()
 	if metricsDone != nil {
 		<-metricsDone
+	}
+	if uiDone != nil {
+		<-uiDone
 	}
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("daemon: %w", err)
@@ -614,6 +668,9 @@ func announceDaemon(w io.Writer, n *node.Node, h string, d daemonSetup, metrics 
 		fmt.Fprintf(w, "bonsai: local API on %s; metrics on http://%s/metrics\n", api, metrics.Addr())
 	} else {
 		fmt.Fprintf(w, "bonsai: local API on %s\n", api)
+	}
+	if d.ui != nil {
+		fmt.Fprintf(w, "bonsai: web view (read-only) on http://%s/\n", d.ui.Addr())
 	}
 	var addrs []string
 	for _, a := range n.Swarm.Addrs() {

@@ -313,6 +313,13 @@ func (s *Store) DueOutbox(now time.Time, limit int) ([]OutboxEntry, error) {
 	return entries, nil
 }
 
+// PendingOutbox returns up to limit pending entries, due now or later,
+// the soonest due first (limit <= 0: all of them): DueOutbox at the end of
+// time. It scans the whole outbox.
+func (s *Store) PendingOutbox(limit int) ([]OutboxEntry, error) {
+	return s.DueOutbox(time.UnixMilli(math.MaxInt64), limit)
+}
+
 // NextOutboxWake returns the earliest next try among pending entries
 // (ok=false: nothing is pending). It may be in the past, or the zero time
 // for an entry due at once.

@@ -259,3 +259,38 @@ func TestOutboxCorruptEntry(t *testing.T) {
 		})
 	}
 }
+
+// TestPendingOutbox: every pending entry is listed, due now or not, the
+// soonest due first; published ones are not.
+func TestPendingOutbox(t *testing.T) {
+	st := obOpen(t, t.TempDir())
+	blocks := obPut(t, st, 3)
+	future := time.Now().Add(24 * time.Hour)
+	later, now := blocks[0].CID, blocks[1].CID
+	if err := st.MarkFailed(later, errors.New("no peers"), future); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkPublished(blocks[2].CID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		limit int
+		want  []cid.Cid
+	}{
+		{0, []cid.Cid{now, later}},
+		{1, []cid.Cid{now}},
+		{5, []cid.Cid{now, later}},
+	} {
+		got, err := st.PendingOutbox(tc.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cs []cid.Cid
+		for _, e := range got {
+			cs = append(cs, e.Record)
+		}
+		if fmt.Sprint(cs) != fmt.Sprint(tc.want) {
+			t.Errorf("PendingOutbox(%d) = %v, want %v", tc.limit, cs, tc.want)
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package node
+
+// The web view's wire: the answers of its JSON endpoints (ui.go), read by
+// its script (ui/ui.js). Keys follow the CLI's JSON: a record's CID is
+// "record", the content it names "output", its inputs' contents "inputs".
+
+// UIAncestry is GET /ui/v1/ancestry?q=: what the query named and its
+// checked ancestry, breadth first and cut to at most MaxUINodes nodes.
+type UIAncestry struct {
+	Query string `json:"query"`
+	// Kind is how the query was read: path, cid, record or sha256.
+	Kind string `json:"kind"`
+	// Target is the content CID whose ancestry was checked.
+	Target string `json:"target"`
+	// Path is the file asked for (kind path).
+	Path string `json:"path,omitempty"`
+	// Record is the record asked for (kind record): Target is its output.
+	Record string `json:"record,omitempty"`
+	// Recorded is the content the node recorded at Path when the file
+	// holds other content now (Changed): Target is what it holds now.
+	Recorded string `json:"recorded,omitempty"`
+	Changed  bool   `json:"changed"`
+	Verified bool   `json:"verified"`
+	// Complete is false when the check's deadline cut it short: then
+	// Verified false is no verdict.
+	Complete  bool           `json:"complete"`
+	Counts    map[string]int `json:"counts"`
+	Records   int            `json:"records"`
+	Executors map[string]int `json:"executors"`
+	Nodes     []UINode       `json:"nodes"`
+	// Cut counts the nodes of the ancestry left out past MaxUINodes
+	// (the deepest, breadth first); their failures are still counted in
+	// Counts.
+	Cut int `json:"cut"`
+}
+
+// UINode is one content of an ancestry with its verdict and the records
+// that claim it. Inputs lists only nodes that are in the answer.
+type UINode struct {
+	Output  string     `json:"output"`
+	Path    string     `json:"path,omitempty"`
+	Depth   int        `json:"depth"`
+	Verdict string     `json:"verdict"`
+	Reason  string     `json:"reason,omitempty"`
+	OK      bool       `json:"ok"`
+	Inputs  []string   `json:"inputs"`
+	Records []UIRecord `json:"records"`
+}
+
+// UIRecord is one record claiming a node, with its verdict.
+type UIRecord struct {
+	Record     string   `json:"record"`
+	Output     string   `json:"output,omitempty"`
+	Verdict    string   `json:"verdict"`
+	Reason     string   `json:"reason,omitempty"`
+	From       string   `json:"from,omitempty"`
+	Executor   string   `json:"executor,omitempty"`
+	UID        uint32   `json:"uid"`
+	Program    string   `json:"program,omitempty"`
+	Time       string   `json:"time,omitempty"`
+	Incomplete bool     `json:"incomplete,omitempty"`
+	Inputs     []string `json:"inputs"`
+}
+
+// UIOutbox is GET /ui/v1/outbox: the node's own records not yet
+// published, the longest due first, at most MaxUIList of them.
+type UIOutbox struct {
+	Pending   int            `json:"pending"`
+	Published int            `json:"published"`
+	Entries   []UIOutboxItem `json:"entries"`
+}
+
+// UIOutboxItem is one pending outbox entry.
+type UIOutboxItem struct {
+	Record    string `json:"record"`
+	Attempts  int    `json:"attempts"`
+	NextTry   string `json:"next_try,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// UIPins is GET /ui/v1/pins: the node's pins, at most MaxUIList, and how
+// many there are.
+type UIPins struct {
+	Total int      `json:"total"`
+	Pins  []APIPin `json:"pins"`
+}
