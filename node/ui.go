@@ -131,13 +131,34 @@ func (n *Node) UIHandler(public bool) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(static))
-	mux.HandleFunc("GET "+uiAncestry, n.serveUIAncestry)
+	mux.Handle("GET "+uiAncestry, atMost(maxUIChecks, http.HandlerFunc(n.serveUIAncestry)))
 	mux.HandleFunc("GET "+uiOutbox, n.serveUIOutbox)
 	mux.HandleFunc("GET "+uiPins, n.serveUIPins)
 	if public {
 		return securityHeaders(mux)
 	}
 	return securityHeaders(loopbackHostOnly(mux))
+}
+
+// maxUIChecks is how many ancestry checks the web view runs at once; more
+// are refused (503) rather than queued, so a page reloaded in a loop, or
+// any local user, cannot keep the daemon's cores busy.
+const maxUIChecks = 2
+
+// atMost runs h for at most n requests at a time and answers the others
+// 503 with a Retry-After.
+func atMost(n int, h http.Handler) http.Handler {
+	slots := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			h.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "web view: too many ancestry checks at once; try again", http.StatusServiceUnavailable)
+		}
+	})
 }
 
 // securityHeaders sets on every answer the headers that keep the page to

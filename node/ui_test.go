@@ -244,3 +244,45 @@ func TestUIAncestryCut(t *testing.T) {
 		}
 	}
 }
+
+// TestAtMost: the web view runs at most n ancestry checks at once; one
+// more is refused 503 with a Retry-After, not queued, and a slot freed
+// serves again.
+func TestAtMost(t *testing.T) {
+	const n = 2
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := atMost(n, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	}))
+	done := make(chan int, n)
+	for range n {
+		go func() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+			done <- rec.Code
+		}()
+		<-entered
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("request %d of %d at once: %d, Retry-After %q; want 503 with Retry-After", n+1, n, rec.Code, rec.Header().Get("Retry-After"))
+	}
+	release <- struct{}{}
+	if code := <-done; code != http.StatusOK {
+		t.Errorf("a request let in: %d, want 200", code)
+	}
+	go func() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		done <- rec.Code
+	}()
+	<-entered // a freed slot lets the next one in
+	close(release)
+	for range n {
+		if code := <-done; code != http.StatusOK {
+			t.Errorf("a request let in: %d, want 200", code)
+		}
+	}
+}
