@@ -32,9 +32,9 @@ func verifyCommand() *cli.Command {
 			"--format dot or mermaid prints the ancestry as a graph instead (and no summary line): one\n" +
 			"node per content (short CID, local path), one box per record (executor, program, time),\n" +
 			"edges from inputs to records to outputs, coloured by verdict, with a legend. A graph\n" +
-			"draws 32 levels, as the tree does; the levels below are one node (\"… N more levels, M\n" +
-			"nodes\"). Render DOT with Graphviz ('bonsai verify --format dot FILE | dot -Tsvg > a.svg');\n" +
-			"paste Mermaid into a ```mermaid block of a Markdown file.\n" +
+			fmt.Sprintf("draws %d levels, as the tree does; the levels below are one node (\"… N more levels,\n", graphDepth) +
+			"M nodes\"). Render DOT with Graphviz ('bonsai verify --format dot FILE | dot -Tsvg > a.svg');\n" +
+			"paste Mermaid into a ```mermaid block of a Markdown file. Not with --json.\n" +
 			"Exit status: 0 verified, 1 not verified, 2 error (including --timeout expiring), 130/143\n" +
 			"interrupted.",
 		Flags: []cli.Flag{

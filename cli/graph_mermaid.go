@@ -63,7 +63,7 @@ func mermaidText(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch {
-		case unicode.IsLetter(r), unicode.IsDigit(r), r == ' ', strings.ContainsRune("._-/:,+@=…", r):
+		case unicode.IsLetter(r), unicode.IsDigit(r), r == ' ', strings.ContainsRune("._-/,+@=…", r):
 			b.WriteRune(r)
 		default:
 			fmt.Fprintf(&b, "#%d;", r)
