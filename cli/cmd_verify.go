@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"time"
 
+	"github.com/bonsai-lineage/bonsai/ancestry"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/bonsai-lineage/bonsai/node/store"
@@ -32,7 +34,7 @@ func verifyCommand() *cli.Command {
 			"--format dot or mermaid prints the ancestry as a graph instead (and no summary line): one\n" +
 			"node per content (short CID, local path), one box per record (executor, program, time),\n" +
 			"edges from inputs to records to outputs, coloured by verdict, with a legend. A graph\n" +
-			fmt.Sprintf("draws %d levels, as the tree does; the levels below are one node (\"… N more levels,\n", graphDepth) +
+			fmt.Sprintf("draws %d levels, as the tree does; the levels below are one node (\"… N more levels,\n", ancestry.Depth) +
 			"M nodes\"). Render DOT with Graphviz ('bonsai verify --format dot FILE | dot -Tsvg > a.svg');\n" +
 			"paste Mermaid into a ```mermaid block of a Markdown file. Not with --json.\n" +
 			"Exit status: 0 verified, 1 not verified, 2 error (including --timeout expiring), 130/143\n" +
@@ -130,12 +132,14 @@ func runVerify(c *cli.Context) error {
 		}
 	}
 	switch {
-	case format == "dot":
-		if err := writeDOT(c.App.Writer, newGraph(res, paths, opts.RequireFull)); err != nil {
-			return err
+	case format == "dot" || format == "mermaid":
+		g := ancestry.New(res, paths, opts.RequireFull)
+		g.RelativeTo, _ = os.Getwd() // none when it is gone: paths stay absolute
+		write := ancestry.WriteDOT
+		if format == "mermaid" {
+			write = ancestry.WriteMermaid
 		}
-	case format == "mermaid":
-		if err := writeMermaid(c.App.Writer, newGraph(res, paths, opts.RequireFull)); err != nil {
+		if err := write(c.App.Writer, g); err != nil {
 			return err
 		}
 	case c.Bool("json"):

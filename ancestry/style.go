@@ -1,13 +1,7 @@
-package cli
+package ancestry
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
 )
@@ -25,7 +19,7 @@ type graphStyle struct {
 // Styles in the legend's order. A verdict's style is named after it
 // (hyphens made underscores); "ancestry_fails" is a content whose own
 // record verified but whose ancestry fails; "cut" is the summary of the
-// levels past graphDepth ("cut_failing" when some of them fail).
+// levels past Depth ("cut_failing" when some of them fail).
 var graphStyles = []graphStyle{
 	{"verified", "verified", "#d8f3d8", "#2e7d32", false},
 	{"ancestry_fails", "verified, ancestry fails", "#fff1c2", "#b26a00", false},
@@ -59,14 +53,14 @@ func verdictStyle(v lineage.Verdict) string { return strings.ReplaceAll(v.String
 
 // contentStyle is the style of a content: its verdict's, but a verified
 // content whose ancestry fails is told apart.
-func contentStyle(c GraphContent) string {
+func contentStyle(c Content) string {
 	if c.Verdict == lineage.Verified && !c.OK {
 		return "ancestry_fails"
 	}
 	return verdictStyle(c.Verdict)
 }
 
-func cutStyle(c *GraphCut) string {
+func cutStyle(c *Cut) string {
 	if c.Failing > 0 {
 		return "cut_failing"
 	}
@@ -92,69 +86,4 @@ func usedStyles(g *Graph) []graphStyle {
 		}
 	}
 	return out
-}
-
-// The labels: lines of plain text, which each format escapes and joins.
-
-func contentLabel(c GraphContent) []string {
-	lines := []string{shortCID(c.CID)}
-	if c.Path != "" {
-		lines = append(lines, graphPath(c.Path))
-	}
-	switch {
-	case c.Verdict == lineage.Verified && !c.OK:
-		lines = append(lines, "verified, ancestry fails")
-	case c.Verdict != lineage.Verified:
-		lines = append(lines, c.Verdict.String())
-	}
-	return lines
-}
-
-func recordLabel(r GraphRecord) []string {
-	lines := []string{"record " + shortCID(r.CID)}
-	if r.Decoded {
-		lines = append(lines, fmt.Sprintf("by %s uid %d", shortPeer(r.Executor.String()), r.UID))
-		if r.Program.Defined() {
-			lines = append(lines, "program "+shortCID(r.Program))
-		}
-		lines = append(lines, r.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
-	}
-	if r.Verdict != lineage.Verified {
-		lines = append(lines, r.Verdict.String())
-	}
-	return lines
-}
-
-func cutLabel(c *GraphCut) []string {
-	lines := []string{fmt.Sprintf("… %s, %s", plural(c.Levels, "more level"), plural(c.Nodes, "node"))}
-	if c.Failing > 0 {
-		lines = append(lines, plural(c.Failing, "failing node"))
-	}
-	return lines
-}
-
-// graphPath shows a path in a label: relative to the working directory
-// when inside it, as it is (each format escapes what it must), but
-// Go-quoted when it is not UTF-8 or holds a character that does not print,
-// so a label never breaks a line where the name does not.
-func graphPath(p string) string {
-	if wd, err := os.Getwd(); err == nil {
-		if rel, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(rel, "..") {
-			p = rel
-		}
-	}
-	if !utf8.ValidString(p) || strings.IndexFunc(p, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		return strconv.Quote(p)
-	}
-	return p
-}
-
-// graphTitle is the graph's caption: the verdict on its root.
-func graphTitle(g *Graph) string {
-	what := "verified"
-	if !g.Verified {
-		what = "NOT VERIFIED"
-	}
-	return fmt.Sprintf("bonsai verify %s: %s (%s, %s by %s)", shortCID(g.Root), what,
-		plural(g.NodeCount, "node"), plural(g.RecordCount, "record"), plural(g.ExecutorCount, "executor"))
 }

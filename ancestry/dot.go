@@ -1,4 +1,4 @@
-package cli
+package ancestry
 
 import (
 	"fmt"
@@ -12,11 +12,11 @@ import (
 	"gonum.org/v1/gonum/graph/simple"
 )
 
-// writeDOT draws g in Graphviz's DOT language, encoded by gonum: contents
+// WriteDOT draws g in Graphviz's DOT language, encoded by gonum: contents
 // are ellipses, records boxes, the cut a note, coloured by verdict, the
 // root on top (edges point from inputs up to what was made of them), and
 // a legend cluster of the styles used.
-func writeDOT(w io.Writer, g *Graph) error {
+func WriteDOT(w io.Writer, g *Graph) error {
 	out := newDOTGraph("ancestry")
 	out.graphAttrs = encoding.Attributes{
 		{Key: "rankdir", Value: "BT"},
@@ -27,7 +27,7 @@ func writeDOT(w io.Writer, g *Graph) error {
 	out.nodeAttrs = encoding.Attributes{{Key: "fontname", Value: dotString(dotFont)}, {Key: "fontsize", Value: "10"}}
 	out.edgeAttrs = encoding.Attributes{{Key: "color", Value: dotString("#555555")}}
 	for _, c := range g.Contents {
-		out.add(c.ID, "ellipse", contentStyle(c), contentLabel(c), c.Reason)
+		out.add(c.ID, "ellipse", contentStyle(c), contentLabel(g, c), c.Reason)
 	}
 	for _, r := range g.Records {
 		out.add(r.ID, "box", verdictStyle(r.Verdict), recordLabel(r), r.Reason)
@@ -51,12 +51,21 @@ func writeDOT(w io.Writer, g *Graph) error {
 	}
 	out.sub = []dot.Graph{legend}
 
-	b, err := dot.Marshal(out, "", "", "  ")
+	b, err := marshalDOT(out)
 	if err != nil {
-		return fmt.Errorf("encode DOT: %w", err)
+		return err
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// marshalDOT encodes g with gonum's DOT encoder.
+func marshalDOT(g *dotGraph) ([]byte, error) {
+	b, err := dot.Marshal(g, "", "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode DOT: %w", err)
+	}
+	return b, nil
 }
 
 // dotFont is the font of every label: a list Graphviz resolves to what the

@@ -1,4 +1,4 @@
-package cli
+package ancestry
 
 import (
 	"bufio"
@@ -8,20 +8,20 @@ import (
 	"unicode"
 )
 
-// writeMermaid draws g as a Mermaid flowchart, for Markdown viewers that
+// WriteMermaid draws g as a Mermaid flowchart, for Markdown viewers that
 // render ```mermaid blocks: contents are stadiums, records boxes, the cut
 // a flag shape, one classDef per style, and a legend subgraph of the
 // styles used. Node IDs are generated (n1, r1, c1, l1), never taken from
 // the data; every label is quoted with each character Mermaid could read
 // as syntax written as an entity (#quot;, #91;).
-func writeMermaid(w io.Writer, g *Graph) error {
+func WriteMermaid(w io.Writer, g *Graph) error {
 	bw := bufio.NewWriter(w)
 	// The title is a YAML string in the front matter (it holds no quote
 	// nor backslash, but %q would escape them).
 	fmt.Fprintf(bw, "---\ntitle: %q\n---\n", graphTitle(g))
 	bw.WriteString("flowchart BT\n")
 	for _, c := range g.Contents {
-		fmt.Fprintf(bw, "  %s([\"%s\"]):::%s\n", c.ID, mermaidLabel(contentLabel(c)), contentStyle(c))
+		fmt.Fprintf(bw, "  %s([\"%s\"]):::%s\n", c.ID, mermaidLabel(contentLabel(g, c)), contentStyle(c))
 	}
 	for _, r := range g.Records {
 		fmt.Fprintf(bw, "  %s[\"%s\"]:::%s\n", r.ID, mermaidLabel(recordLabel(r)), verdictStyle(r.Verdict))

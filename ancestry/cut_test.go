@@ -1,4 +1,4 @@
-package cli
+package ancestry
 
 import (
 	"bytes"
@@ -15,21 +15,43 @@ import (
 	"gonum.org/v1/gonum/graph/formats/dot/ast"
 )
 
-// withRecords gives every node of a dag one record naming its inputs, with
-// the node's verdict, and the breadth-first depths lineage.Check gives.
-func withRecords(t *testing.T, res *lineage.Result) {
+// testCID is a made-up CID of codec codec named by s.
+func testCID(t *testing.T, codec uint64, s string) cid.Cid {
+	t.Helper()
+	sum := sha256.Sum256([]byte(s))
+	h, err := mh.Encode(sum[:], mh.SHA2_256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cid.NewCidV1(codec, h)
+}
+
+// dag builds a checked ancestry from edges (node i's inputs): every node
+// has one record naming its inputs, verified unless fail says it is a bad
+// signature, and the breadth-first depths lineage.Check gives.
+func dag(t *testing.T, inputs map[int][]int, fail map[int]bool) *lineage.Result {
 	t.Helper()
 	who := testkeys.Key(1).ID()
-	for _, n := range res.Nodes {
-		sum := sha256.Sum256([]byte("record of " + n.Output.String()))
-		h, err := mh.Encode(sum[:], mh.SHA2_256)
-		if err != nil {
-			t.Fatal(err)
+	res := &lineage.Result{Root: testCID(t, cid.Raw, "0"), Nodes: map[cid.Cid]*lineage.Node{}}
+	var add func(i int) cid.Cid
+	add = func(i int) cid.Cid {
+		c := testCID(t, cid.Raw, fmt.Sprint(i))
+		if _, ok := res.Nodes[c]; ok {
+			return c
 		}
-		n.Records = []lineage.RecordCheck{{CID: cid.NewCidV1(cid.DagCBOR, h), Verdict: n.Verdict, Reason: n.Reason,
-			Record: &lineage.Record{Executor: lineage.Executor{Peer: who}, Output: n.Output, Inputs: n.Inputs, Time: 1700000000}}}
-		n.Depth = -1
+		n := &lineage.Node{Output: c, Depth: -1, Verdict: lineage.Verified, OK: true}
+		res.Nodes[c] = n
+		for _, in := range inputs[i] {
+			n.Inputs = append(n.Inputs, add(in))
+		}
+		if fail[i] {
+			n.Verdict, n.Reason = lineage.BadSignature, "forged"
+		}
+		n.Records = []lineage.RecordCheck{{CID: testCID(t, cid.DagCBOR, fmt.Sprint("record ", i)), Verdict: n.Verdict, Reason: n.Reason,
+			Record: &lineage.Record{Executor: lineage.Executor{Peer: who}, Output: c, Inputs: n.Inputs, Time: 1700000000}}}
+		return c
 	}
+	add(0)
 	res.Nodes[res.Root].Depth = 0
 	for frontier := []cid.Cid{res.Root}; len(frontier) > 0; {
 		var next []cid.Cid
@@ -43,11 +65,12 @@ func withRecords(t *testing.T, res *lineage.Result) {
 		}
 		frontier = next
 	}
+	return res
 }
 
-// TestGraphCut: past graphDepth levels the graph has one node for the
+// TestCut: past Depth levels the graph has one node for the
 // rest, counting its levels, nodes and failures, whatever the depth.
-func TestGraphCut(t *testing.T) {
+func TestCut(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		chain     int          // 0 -> 1 -> … -> chain
@@ -60,9 +83,9 @@ func TestGraphCut(t *testing.T) {
 		cutEdges  int // edges from the cut node
 	}{
 		{"short chain", 10, 0, nil, 11, 0, 0, 0, 0},
-		{"exactly graphDepth levels", graphDepth - 1, 0, nil, graphDepth, 0, 0, 0, 0},
-		{"one level more", graphDepth, 0, nil, graphDepth, 1, 1, 0, 1},
-		{"deep chain, failing below the cut", 5000, 0, map[int]bool{4000: true}, graphDepth, 5001 - graphDepth, 5001 - graphDepth, 1, 1},
+		{"exactly Depth levels", Depth - 1, 0, nil, Depth, 0, 0, 0, 0},
+		{"one level more", Depth, 0, nil, Depth, 1, 1, 0, 1},
+		{"deep chain, failing below the cut", 5000, 0, map[int]bool{4000: true}, Depth, 5001 - Depth, 5001 - Depth, 1, 1},
 		// The shortcut brings node 60 to depth 2: 60..89 are drawn (depths
 		// 2..31), 90..100 (depths 32..42) and 32..59 are cut, and the cut
 		// feeds the records of 31 and 89.
@@ -77,26 +100,25 @@ func TestGraphCut(t *testing.T) {
 				in[0] = append(in[0], 100000)
 				in[100000] = []int{tc.shortcut}
 			}
-			res, _ := dag(t, in, tc.fail)
-			withRecords(t, res)
-			g := newGraph(res, nil, false)
+			res := dag(t, in, tc.fail)
+			g := New(res, nil, false)
 			if len(g.Contents) != tc.contents || len(g.Records) != tc.contents {
-				t.Errorf("newGraph: %d contents %d records, want %d of each", len(g.Contents), len(g.Records), tc.contents)
+				t.Errorf("New: %d contents %d records, want %d of each", len(g.Contents), len(g.Records), tc.contents)
 			}
 			switch {
 			case tc.cutNodes == 0 && g.Cut != nil:
-				t.Errorf("newGraph cut = %+v, want none", *g.Cut)
+				t.Errorf("New cut = %+v, want none", *g.Cut)
 			case tc.cutNodes > 0 && g.Cut == nil:
-				t.Errorf("newGraph cut = none, want %d nodes", tc.cutNodes)
+				t.Errorf("New cut = none, want %d nodes", tc.cutNodes)
 			case g.Cut != nil && (g.Cut.Nodes != tc.cutNodes || g.Cut.Levels != tc.cutLevels || g.Cut.Failing != tc.failing):
-				t.Errorf("newGraph cut = %+v, want %d nodes, %d levels, %d failing", *g.Cut, tc.cutNodes, tc.cutLevels, tc.failing)
+				t.Errorf("New cut = %+v, want %d nodes, %d levels, %d failing", *g.Cut, tc.cutNodes, tc.cutLevels, tc.failing)
 			}
 			if g.NodeCount != len(res.Nodes) {
-				t.Errorf("newGraph NodeCount = %d, want %d", g.NodeCount, len(res.Nodes))
+				t.Errorf("New NodeCount = %d, want %d", g.NodeCount, len(res.Nodes))
 			}
 
 			var b bytes.Buffer
-			if err := writeDOT(&b, g); err != nil {
+			if err := WriteDOT(&b, g); err != nil {
 				t.Fatal(err)
 			}
 			f, err := dotfmt.ParseBytes(b.Bytes())
