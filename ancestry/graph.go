@@ -18,7 +18,7 @@ import (
 const Depth = 32
 
 // Graph is a checked ancestry as a picture's model, independent of the
-// format it is drawn in: one GraphContent per content CID, one GraphRecord
+// format it is drawn in: one Content per content CID, one Record
 // per record claiming one, edges input -> record -> output. Everything is
 // sorted (contents by depth then CID, records by output then CID), so a
 // graph of the same result is always drawn the same way.

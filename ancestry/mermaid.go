@@ -13,7 +13,7 @@ import (
 // a flag shape, one classDef per style, and a legend subgraph of the
 // styles used. Node IDs are generated (n1, r1, c1, l1), never taken from
 // the data; every label is quoted with each character Mermaid could read
-// as syntax written as an entity (#quot;, #91;).
+// as syntax written as an entity (#34; for a quote, #91; for a bracket).
 func WriteMermaid(w io.Writer, g *Graph) error {
 	bw := bufio.NewWriter(w)
 	// The title is a YAML string in the front matter (it holds no quote

@@ -28,8 +28,8 @@ func TestEveryVerdictHasAStyle(t *testing.T) {
 			styleNamed(verdictStyle(v))
 		}()
 	}
-	// Passing green, failing not: the fill's green channel leads only for
-	// a verified content.
+	// A content is drawn in its verdict's style, a verified one whose
+	// ancestry fails told apart.
 	for _, tc := range []struct {
 		c     Content
 		style string

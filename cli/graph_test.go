@@ -230,7 +230,7 @@ func parseDOT(t *testing.T, s string) drawn {
 	return g
 }
 
-// The lines of writeMermaid: a node (ID, shape, quoted label, class), an
+// The lines of ancestry.WriteMermaid: a node (ID, shape, quoted label, class), an
 // edge, the legend's start and end, a classDef.
 var (
 	mermaidNode     = regexp.MustCompile(`^ {2,4}([a-z]\d+)(\(\[|\[|>)"([^"]*)"(\]\)|\]):::([a-z_]+)$`)
@@ -240,7 +240,7 @@ var (
 )
 
 // parseMermaid checks a flowchart line by line, every line being of a
-// kind writeMermaid writes, and reads its nodes and edges.
+// kind ancestry.WriteMermaid writes, and reads its nodes and edges.
 func parseMermaid(t *testing.T, s string) drawn {
 	t.Helper()
 	g := drawn{labels: map[string][]string{}, styles: map[string]string{}}
