@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"time"
 
+	"github.com/bonsai-lineage/bonsai/internal/ancestry"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/bonsai-lineage/bonsai/node/store"
@@ -29,10 +31,17 @@ func verifyCommand() *cli.Command {
 			"An input with no record anywhere is a source, not a failure, unless --full is given.\n" +
 			"A record revoked by its executor (or by a --trust-revoker) is revoked, and so fails every\n" +
 			"descendant; other revocations are shown and ignored.\n" +
+			"--format dot or mermaid prints the ancestry as a graph instead (and no summary line): one\n" +
+			"node per content (short CID, local path), one box per record (executor, program, time),\n" +
+			"edges from inputs to records to outputs, coloured by verdict, with a legend. A graph\n" +
+			fmt.Sprintf("draws %d levels, as the tree does; the levels below are one node (\"… N more levels,\n", ancestry.Depth) +
+			"M nodes\"). Render DOT with Graphviz ('bonsai verify --format dot FILE | dot -Tsvg > a.svg');\n" +
+			"paste Mermaid into a ```mermaid block of a Markdown file. Not with --json.\n" +
 			"Exit status: 0 verified, 1 not verified, 2 error (including --timeout expiring), 130/143\n" +
 			"interrupted.",
 		Flags: []cli.Flag{
 			jsonFlag,
+			&cli.StringFlag{Name: "format", Value: "tree", Usage: "print the ancestry as `FORMAT`: tree (text), dot (Graphviz) or mermaid (a Mermaid flowchart)"},
 			&cli.IntFlag{Name: "depth", Usage: "check at most `N` levels of inputs (0: up to 1024)"},
 			&cli.StringSliceFlag{Name: "trust", Usage: "trust only records signed by `PEERID` (repeatable); default: any valid signature, executors listed"},
 			&cli.StringSliceFlag{Name: "trust-revoker", Usage: "count revocations signed by `PEERID` besides each record's own executor's (repeatable)"},
@@ -47,6 +56,13 @@ func verifyCommand() *cli.Command {
 func runVerify(c *cli.Context) error {
 	if c.Int("depth") < 0 {
 		return usagef("--depth %d: must be 0 or more", c.Int("depth"))
+	}
+	format := c.String("format")
+	switch {
+	case format != "tree" && format != "dot" && format != "mermaid":
+		return usagef("--format %s: want tree, dot or mermaid", format)
+	case format != "tree" && c.Bool("json"):
+		return usagef("--json and --format %s: give one or the other", format)
 	}
 	opts := lineage.Options{MaxDepth: c.Int("depth"), RequireFull: c.Bool("full")}
 	for _, s := range c.StringSlice("trust") {
@@ -115,14 +131,25 @@ func runVerify(c *cli.Context) error {
 				c.Args().First(), c.Duration("timeout"), plural(res.Counts[lineage.LimitReached], "node"))
 		}
 	}
-	if c.Bool("json") {
+	switch {
+	case format == "dot" || format == "mermaid":
+		g := ancestry.New(res, paths, opts.RequireFull)
+		g.RelativeTo, _ = os.Getwd() // none when it is gone: paths stay absolute
+		write := ancestry.WriteDOT
+		if format == "mermaid" {
+			write = ancestry.WriteMermaid
+		}
+		if err := write(c.App.Writer, g); err != nil {
+			return err
+		}
+	case c.Bool("json"):
 		out := resultJSON(res)
 		out.Complete = unfinished == nil
 		out.Swarm = swarm
 		if err := writeVerifyJSON(c.App.Writer, out, res, paths); err != nil {
 			return err
 		}
-	} else {
+	default:
 		printTree(c.App.Writer, res, paths, opts.RequireFull)
 		if swarm != nil && (swarm.RoundTrips > 0 || swarm.ProviderLookups > 0) {
 			printSwarm(c.App.Writer, *swarm)
