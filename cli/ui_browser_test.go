@@ -438,4 +438,23 @@ func TestWebViewInBrowser(t *testing.T) {
 	}
 	screenshot(t, bctx, shots, "revoked.png")
 	perr.check(t, "revoked ancestry")
+
+	// The address names the lookup: the last one is in it, and opening a
+	// link with ?q= looks up at once (here a's record CID: a verifies).
+	loc, err := chromedp.Run(bctx, chromedp.Evaluate[string](`location.search`))
+	if err != nil || loc != "?q="+hex.EncodeToString(cSum[:]) {
+		t.Errorf("address after a lookup: %q (%v), want ?q= and the query", loc, err)
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(url+"?q="+rec["a"]),
+		chromedp.WaitReady(chromedp.CSS(`#result[data-state="done"], #result[data-state="error"]`))); err != nil {
+		t.Fatalf("open a link to a's record: %v", err)
+	}
+	v, err = chromedp.Run(bctx, chromedp.Evaluate[uiView](readView))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Target != content["a"] || v.Verified != "true" {
+		t.Errorf("linked lookup of a's record: target %s verified %s, want %s, true", v.Target, v.Verified, content["a"])
+	}
+	perr.check(t, "linked lookup")
 }

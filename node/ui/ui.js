@@ -301,7 +301,15 @@ document.addEventListener('DOMContentLoaded', () => {
   document.getElementById('lookup').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const q = document.getElementById('q').value.trim();
-    if (q) lookup(q);
+    if (!q) return;
+    // The address names the lookup, so it can be bookmarked or shared.
+    history.replaceState(null, '', '?q=' + encodeURIComponent(q));
+    lookup(q);
   });
+  const linked = new URLSearchParams(location.search).get('q');
+  if (linked) {
+    document.getElementById('q').value = linked;
+    lookup(linked);
+  }
   Promise.all([loadOutbox(), loadPins()]).then(() => { document.body.dataset.panels = 'loaded'; });
 });
