@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bonsai-lineage/bonsai/lineage"
+	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
 	"github.com/urfave/cli/v2"
@@ -56,7 +57,7 @@ func runShow(c *cli.Context) error {
 	if c.Bool("json") {
 		j := signatureJSON(rc, r, sigErr)
 		return printJSON(c.App.Writer, struct {
-			recordJSON
+			node.RecordView
 			Size int `json:"size"`
 		}{j, len(data)})
 	}
@@ -118,7 +119,7 @@ func logCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			list := []recordJSON{}
+			list := []node.RecordView{}
 			for _, cl := range claims {
 				r, err := lineage.Decode(cl.Data)
 				if err != nil {
@@ -142,8 +143,8 @@ func logCommand() *cli.Command {
 
 // signatureJSON is a stored record with the verdict of its own signature
 // (its ancestry is verify's business).
-func signatureJSON(rc cid.Cid, r *lineage.Record, sigErr error) recordJSON {
-	j := recordToJSON(rc, r)
+func signatureJSON(rc cid.Cid, r *lineage.Record, sigErr error) node.RecordView {
+	j := node.ViewRecord(rc, r)
 	j.Verdict = lineage.Verified.String()
 	if sigErr != nil {
 		j.Verdict, j.Reason = lineage.BadSignature.String(), sigErr.Error()

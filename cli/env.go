@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bonsai-lineage/bonsai/internal/textx"
 	"io"
 	"os"
 	"path/filepath"
@@ -195,17 +196,6 @@ func onePath(paths []string, prefer string) string {
 }
 
 // shortCID keeps a CID's tail, which is what tells CIDs apart.
-func shortCID(c cid.Cid) string {
-	s := c.String()
-	if len(s) <= 16 {
-		return s
-	}
-	return s[:4] + "…" + s[len(s)-10:]
-}
+func shortCID(c cid.Cid) string { return textx.Abbrev(c.String(), 10) }
 
-func shortPeer(s string) string {
-	if len(s) <= 16 {
-		return s
-	}
-	return s[:4] + "…" + s[len(s)-8:]
-}
+func shortPeer(s string) string { return textx.Abbrev(s, 8) }

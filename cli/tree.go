@@ -197,33 +197,6 @@ func summary(res *lineage.Result, paths map[cid.Cid]string, requireFull bool) st
 	return fmt.Sprintf("NOT VERIFIED: %s: %s — %s%s; %s", where, f.Verdict, f.Reason, more, detail)
 }
 
-// recordJSON is one record in every command's JSON: its CID is "record",
-// the content it names "output", its inputs' contents "inputs".
-type recordJSON struct {
-	Record     string   `json:"record"`
-	Output     string   `json:"output,omitempty"`
-	Verdict    string   `json:"verdict,omitempty"`
-	Reason     string   `json:"reason,omitempty"`
-	From       string   `json:"from,omitempty"`
-	Executor   string   `json:"executor,omitempty"`
-	UID        uint32   `json:"uid"`
-	Program    string   `json:"program,omitempty"`
-	Time       string   `json:"time,omitempty"`
-	Incomplete bool     `json:"incomplete,omitempty"`
-	Inputs     []string `json:"inputs"`
-}
-
-type nodeJSON struct {
-	Output  string       `json:"output"`
-	Path    string       `json:"path,omitempty"`
-	Depth   int          `json:"depth"`
-	Verdict string       `json:"verdict"`
-	Reason  string       `json:"reason,omitempty"`
-	OK      bool         `json:"ok"`
-	Inputs  []string     `json:"inputs"`
-	Records []recordJSON `json:"records"`
-}
-
 type verifyJSON struct {
 	Target   string `json:"target"`
 	Verified bool   `json:"verified"`
@@ -238,7 +211,7 @@ type verifyJSON struct {
 	// a daemon ran it).
 	Swarm *node.FetchStats `json:"swarm,omitempty"`
 	// Nodes are written one at a time by writeVerifyJSON, last.
-	Nodes []nodeJSON `json:"-"`
+	Nodes []node.NodeView `json:"-"`
 }
 
 func cidStrings(cs []cid.Cid) []string {
@@ -247,23 +220,6 @@ func cidStrings(cs []cid.Cid) []string {
 		out[i] = c.String()
 	}
 	return out
-}
-
-func recordToJSON(c cid.Cid, r *lineage.Record) recordJSON {
-	j := recordJSON{Record: c.String(), Inputs: []string{}}
-	if r == nil {
-		return j
-	}
-	j.Output = r.Output.String()
-	j.Executor = r.Executor.Peer.String()
-	j.UID = r.Executor.UID
-	if r.Program.Defined() {
-		j.Program = r.Program.String()
-	}
-	j.Time = r.TimeOf().Format(time.RFC3339)
-	j.Incomplete = r.Incomplete
-	j.Inputs = cidStrings(r.Inputs)
-	return j
 }
 
 // resultJSON is the verification's document but for its nodes, which
@@ -286,20 +242,11 @@ func resultJSON(res *lineage.Result) verifyJSON {
 	return out
 }
 
-func nodeToJSON(n *lineage.Node, path string) nodeJSON {
+func nodeToJSON(n *lineage.Node, path string) node.NodeView {
 	if path != "" {
 		path = absPath(path)
 	}
-	nj := nodeJSON{
-		Output: n.Output.String(), Path: path, Depth: n.Depth, Verdict: n.Verdict.String(),
-		Reason: n.Reason, OK: n.OK, Inputs: cidStrings(n.Inputs), Records: []recordJSON{},
-	}
-	for _, rc := range n.Records {
-		rj := recordToJSON(rc.CID, rc.Record)
-		rj.Verdict, rj.Reason, rj.From = rc.Verdict.String(), rc.Reason, rc.From
-		nj.Records = append(nj.Records, rj)
-	}
-	return nj
+	return node.ViewNode(n, path)
 }
 
 // writeVerifyJSON writes head and then the nodes of res (breadth first,

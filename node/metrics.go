@@ -25,12 +25,18 @@ func ListenMetrics(ctx context.Context, addr string) (net.Listener, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("metrics %s: %w", addr, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, metricsListenTimeout)
+	return listenTCP(ctx, "metrics", addr, metricsListenTimeout)
+}
+
+// listenTCP listens on addr for what (named in its error), giving up
+// after timeout.
+func listenTCP(ctx context.Context, what, addr string, timeout time.Duration) (net.Listener, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics %s: %w", addr, err)
+		return nil, fmt.Errorf("%s %s: %w", what, addr, err)
 	}
 	return l, nil
 }

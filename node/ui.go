@@ -71,14 +71,7 @@ func ListenUI(ctx context.Context, addr string, public bool) (net.Listener, erro
 	if err := CheckUIAddr(addr, public); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, uiListenTimeout)
-	defer cancel()
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("web view %s: %w", addr, err)
-	}
-	return l, nil
+	return listenTCP(ctx, "web view", addr, uiListenTimeout)
 }
 
 // ServeUI serves the web view of the node on l until ctx ends, and closes

@@ -173,11 +173,11 @@ func (n *Node) uiAncestry(doc UIAncestry, res *lineage.Result) (UIAncestry, erro
 	for _, c := range order {
 		sent[c] = true
 	}
-	doc.Nodes = make([]UINode, 0, len(order))
+	doc.Nodes = make([]NodeView, 0, len(order))
 	for _, c := range order {
 		nd := res.Nodes[c]
-		u := UINode{Output: c.String(), Depth: nd.Depth, Verdict: nd.Verdict.String(), Reason: nd.Reason,
-			OK: nd.OK, Inputs: []string{}, Records: []UIRecord{}}
+		u := ViewNode(nd, "")
+		u.Inputs = []string{}
 		if c.Equals(res.Root) && doc.Path != "" {
 			u.Path = doc.Path
 		} else {
@@ -194,30 +194,9 @@ func (n *Node) uiAncestry(doc UIAncestry, res *lineage.Result) (UIAncestry, erro
 				u.Inputs = append(u.Inputs, in.String())
 			}
 		}
-		for _, rc := range nd.Records {
-			u.Records = append(u.Records, uiRecord(rc))
-		}
 		doc.Nodes = append(doc.Nodes, u)
 	}
 	return doc, nil
-}
-
-func uiRecord(rc lineage.RecordCheck) UIRecord {
-	u := UIRecord{Record: rc.CID.String(), Verdict: rc.Verdict.String(), Reason: rc.Reason, From: rc.From, Inputs: []string{}}
-	r := rc.Record
-	if r == nil {
-		return u
-	}
-	u.Output = r.Output.String()
-	u.Executor = r.Executor.Peer.String()
-	u.UID = r.Executor.UID
-	if r.Program.Defined() {
-		u.Program = r.Program.String()
-	}
-	u.Time = r.TimeOf().Format(time.RFC3339)
-	u.Incomplete = r.Incomplete
-	u.Inputs = toAPIStrings(r.Inputs)
-	return u
 }
 
 func (n *Node) serveUIOutbox(w http.ResponseWriter, r *http.Request) {

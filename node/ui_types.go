@@ -27,39 +27,12 @@ type UIAncestry struct {
 	Counts    map[string]int `json:"counts"`
 	Records   int            `json:"records"`
 	Executors map[string]int `json:"executors"`
-	Nodes     []UINode       `json:"nodes"`
+	// Nodes are NodeViews whose inputs list only nodes in the answer.
+	Nodes []NodeView `json:"nodes"`
 	// Cut counts the nodes of the ancestry left out past MaxUINodes
 	// (the deepest, breadth first); their failures are still counted in
 	// Counts.
 	Cut int `json:"cut"`
-}
-
-// UINode is one content of an ancestry with its verdict and the records
-// that claim it. Inputs lists only nodes that are in the answer.
-type UINode struct {
-	Output  string     `json:"output"`
-	Path    string     `json:"path,omitempty"`
-	Depth   int        `json:"depth"`
-	Verdict string     `json:"verdict"`
-	Reason  string     `json:"reason,omitempty"`
-	OK      bool       `json:"ok"`
-	Inputs  []string   `json:"inputs"`
-	Records []UIRecord `json:"records"`
-}
-
-// UIRecord is one record claiming a node, with its verdict.
-type UIRecord struct {
-	Record     string   `json:"record"`
-	Output     string   `json:"output,omitempty"`
-	Verdict    string   `json:"verdict"`
-	Reason     string   `json:"reason,omitempty"`
-	From       string   `json:"from,omitempty"`
-	Executor   string   `json:"executor,omitempty"`
-	UID        uint32   `json:"uid"`
-	Program    string   `json:"program,omitempty"`
-	Time       string   `json:"time,omitempty"`
-	Incomplete bool     `json:"incomplete,omitempty"`
-	Inputs     []string `json:"inputs"`
 }
 
 // UIOutbox is GET /ui/v1/outbox: the node's own records not yet

@@ -2,6 +2,7 @@ package ancestry
 
 import (
 	"fmt"
+	"github.com/bonsai-lineage/bonsai/internal/textx"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -79,21 +80,10 @@ func graphTitle(g *Graph) string {
 
 // shortCID keeps a CID's tail, which is what tells CIDs apart: the form
 // of the CLI's text output.
-func shortCID(c cid.Cid) string {
-	s := c.String()
-	if len(s) <= 16 {
-		return s
-	}
-	return s[:4] + "…" + s[len(s)-10:]
-}
+func shortCID(c cid.Cid) string { return textx.Abbrev(c.String(), 10) }
 
 // shortPeer shortens a peer ID as the CLI's text output does.
-func shortPeer(s string) string {
-	if len(s) <= 16 {
-		return s
-	}
-	return s[:4] + "…" + s[len(s)-8:]
-}
+func shortPeer(s string) string { return textx.Abbrev(s, 8) }
 
 // plural says "1 record", "2 records".
 func plural(n int, noun string) string {

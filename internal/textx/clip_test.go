@@ -30,3 +30,22 @@ func TestClip(t *testing.T) {
 		t.Errorf("Clip(é×100, 7) = %q, want ééé", got)
 	}
 }
+
+func TestAbbrev(t *testing.T) {
+	tests := []struct {
+		in   string
+		tail int
+		want string
+	}{
+		{"", 10, ""},
+		{"bafkreiexactly16", 10, "bafkreiexactly16"},
+		{"bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", 10, "bafk…7aqa4s52zy"},
+		{"12D3KooWMhMT33HuPu4T51kYv61ieUGHoSqoKnvkd4LjYuuZ735Y", 8, "12D3…YuuZ735Y"},
+		{"abcdefghijklmnopq", 20, "abcdefghijklmnopq"},
+	}
+	for _, tt := range tests {
+		if got := Abbrev(tt.in, tt.tail); got != tt.want {
+			t.Errorf("Abbrev(%q, %d) = %q, want %q", tt.in, tt.tail, got, tt.want)
+		}
+	}
+}
