@@ -147,6 +147,18 @@ func checkEnvelope(t *testing.T, env *dsse.Envelope, signerID string) (*ita1.Sta
 	return &st, &prov
 }
 
+// importedHome is a second node's home holding fin's ancestry (made in
+// dir by home) only by import: its records are others'. It returns the
+// home and the node's peer ID.
+func importedHome(t *testing.T, dir, home string) (string, string) {
+	t.Helper()
+	other, id := initHome(t)
+	car := filepath.Join(t.TempDir(), "a.car")
+	wantCode(t, bonsai(t, dir, home, "export", "--car", car, "fin"), 0)
+	wantCode(t, bonsai(t, "", other, "import", car), 0)
+	return other, id
+}
+
 func TestExportInToto(t *testing.T) {
 	t.Parallel()
 	home, id := initHome(t)
@@ -154,10 +166,7 @@ func TestExportInToto(t *testing.T) {
 	fin := hashOf(t, filepath.Join(dir, "fin"))
 	// A second node holding the ancestry only by import: it signs what it
 	// holds; the executor stays the first node; it knows no local paths.
-	other, otherID := initHome(t)
-	car := filepath.Join(t.TempDir(), "a.car")
-	wantCode(t, bonsai(t, dir, home, "export", "--car", car, "fin"), 0)
-	wantCode(t, bonsai(t, "", other, "import", car), 0)
+	other, otherID := importedHome(t, dir, home)
 
 	sums := map[string]string{}
 	for _, n := range []string{"raw", "mid", "fin"} {
@@ -321,10 +330,7 @@ func TestExportProv(t *testing.T) {
 	home, id := initHome(t)
 	dir := pipeline(t, home)
 	fin := hashOf(t, filepath.Join(dir, "fin"))
-	other, _ := initHome(t)
-	car := filepath.Join(t.TempDir(), "a.car")
-	wantCode(t, bonsai(t, dir, home, "export", "--car", car, "fin"), 0)
-	wantCode(t, bonsai(t, "", other, "import", car), 0)
+	other, _ := importedHome(t, dir, home)
 
 	out := t.TempDir()
 	for _, tc := range []struct {
