@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end, on a local swarm: five daemons on loopback, a
 # three-step pipeline whose steps run on different nodes, verification of
-# the final file from a node that produced nothing, the same after a
+# the final file from a node that produced nothing, its lineage handed to
+# other tools (Mermaid, in-toto/DSSE, PROV), the same verification after a
 # producer stops, then tampering caught and a forged record refused.
 # Everything happens in a temporary directory; the swarm is stopped at exit.
 set -euo pipefail
@@ -49,12 +50,17 @@ say "3. Node 5 produced nothing: it verifies report.txt by fetching the ancestry
 cp site3/report.txt site5/
 on 5 verify --full report.txt
 
-say "4. The producer of report.txt (node 3) stops; node 4 still verifies it, from replicas"
+say "4. Node 5 hands the lineage to others: a picture, in-toto/SLSA signed with DSSE, W3C PROV"
+on 5 verify --format mermaid report.txt
+on 5 export --intoto report.intoto.jsonl --all report.txt
+on 5 export --prov report.prov.json report.txt
+
+say "5. The producer of report.txt (node 3) stops; node 4 still verifies it, from replicas"
 run bonsai testnet down --dir "$net" --node 3
 cp site3/report.txt site4/
 on 4 verify --full report.txt
 
-say "5. Someone edits sorted.csv at site 4 and re-runs the last step there: caught"
+say "6. Someone edits sorted.csv at site 4 and re-runs the last step there: caught"
 cp site2/sorted.csv site4/
 echo "z 9" >> site4/sorted.csv
 on 4 record --in sorted.csv --out report.txt -- sh -c "uniq -c sorted.csv > report.txt" >/dev/null
@@ -65,7 +71,7 @@ set -e
 echo "(exit status $status: 1 means not verified)"
 [ "$status" -eq 1 ] || { echo "demo: expected verification to fail" >&2; exit 1; }
 
-say "6. A forged record (one bit of the signature flipped) is refused at the door"
+say "7. A forged record (one bit of the signature flipped) is refused at the door"
 bonsai --home "$net/node5" show --raw "$r3" > forged.rec
 off=$(od -An -v -tx1 forged.rec | tr -s ' \n' ' ' | awk '{
   for (i = 1; i <= NF - 3; i++) if ($i == "61" && $(i+1) == "73" && $(i+2) == "58" && $(i+3) == "40") { print i + 3; exit } }')
@@ -79,6 +85,6 @@ set -e
 echo "(exit status $status: 2 means refused as bad input; nothing was stored)"
 [ "$status" -eq 2 ] || { echo "demo: expected the forged record to be refused" >&2; exit 1; }
 
-say "7. The swarm stops cleanly"
+say "8. The swarm stops cleanly"
 run bonsai testnet down --dir "$net"
 say "Done: verified across peers, survived a producer leaving, caught tampering, refused forgery."
