@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bonsai-lineage/bonsai/internal/textx"
 	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/bonsai-lineage/bonsai/internal/textx"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/bonsai-lineage/bonsai/node/store"

@@ -2,9 +2,9 @@ package lineage_test
 
 import (
 	"bytes"
-	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"testing"
 
+	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"github.com/bonsai-lineage/bonsai/lineage"
 )
 

@@ -5,12 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/fxamacker/cbor/v2"

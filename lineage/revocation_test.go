@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"strings"
 	"testing"
 
+	"github.com/bonsai-lineage/bonsai/internal/golden"
 	"github.com/bonsai-lineage/bonsai/internal/testkeys"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/ipfs/go-cid"

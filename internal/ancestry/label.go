@@ -2,13 +2,13 @@ package ancestry
 
 import (
 	"fmt"
-	"github.com/bonsai-lineage/bonsai/internal/textx"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/bonsai-lineage/bonsai/internal/textx"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/ipfs/go-cid"
 )
