@@ -48,7 +48,8 @@ lint:
 generate:
 	$(GO) generate ./bpf
 
-# Fuzz the decoders for a while (the seed corpus also runs in `make test`).
+# Fuzz the decoders and the graph labels for a while (the seed corpus also
+# runs in `make test`).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./lineage -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
@@ -59,6 +60,8 @@ fuzz:
 	$(GO) test ./enforce -run '^$$' -fuzz '^FuzzParsePolicy$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./node/store -run '^$$' -fuzz '^FuzzDecodeJournal$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./node/store -run '^$$' -fuzz '^FuzzReadCAR$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/ancestry -run '^$$' -fuzz '^FuzzDOTLabel$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/ancestry -run '^$$' -fuzz '^FuzzMermaidText$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin .bench
