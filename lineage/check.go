@@ -131,20 +131,24 @@ func Check(ctx context.Context, target cid.Cid, res Resolver, opts Options) (*Re
 		return nil, fmt.Errorf("check target: %w", err)
 	}
 	start := time.Now()
-	c := newChecker(res, opts, true)
+	mres, _ := remember(res)
+	c := newChecker(mres, opts, true)
+	defer c.sigs.stop() // after a panic too: the queue's goroutines end
 	err := c.fetch(ctx, target)
 	if err == nil {
 		c.evaluate(target) // while the last signatures are checked
 	}
 	verified := c.sigs.wait(c.opts.Parallelism)
-	if err != nil {
+	if err != nil && verified {
 		return nil, err
 	}
 	if !verified {
 		// The first pass followed the inputs of records before their
-		// signatures were checked, and one does not verify: check again,
-		// each level's signatures before its inputs are followed.
-		c = newChecker(res, opts, false)
+		// signatures were checked, and one does not verify (an error on
+		// the way may come of following it): check again, each level's
+		// signatures before its inputs are followed, over the blocks the
+		// first pass resolved.
+		c = newChecker(mres, opts, false)
 		if err := c.fetch(ctx, target); err != nil {
 			return nil, err
 		}

@@ -62,16 +62,19 @@ func (c *checker) resolveShare(ctx context.Context, nodes []*Node) ([][]Block, e
 		for j, i := range ask {
 			outs[j] = nodes[i].Output
 		}
-		got, err := mr.ResolveMany(ctx, outs)
-		if err == nil && len(got) != len(ask) {
-			err = fmt.Errorf("resolver answered for %d of %d outputs", len(got), len(ask))
+		got, batchErr := mr.ResolveMany(ctx, outs)
+		if batchErr == nil && len(got) != len(ask) {
+			batchErr = fmt.Errorf("resolver answered for %d of %d outputs", len(got), len(ask))
 		}
 		for j, i := range ask {
+			// A failed call is the same failure for each of its outputs
+			// (a verdict, or the error returned).
 			var bs []Block
-			if err == nil {
+			if batchErr == nil {
 				bs = got[j]
 			}
-			if blocks[i], err = c.resolved(ctx, nodes[i], bs, err); err != nil {
+			var err error
+			if blocks[i], err = c.resolved(ctx, nodes[i], bs, batchErr); err != nil {
 				return nil, err
 			}
 		}

@@ -308,8 +308,17 @@ func TestCheckForgedShortcut(t *testing.T) {
 	_, f := signed(t, 1, "f", "c", "hidden")
 	m.add("f", forgeS(t, f))
 	m.rec(t, 1, "hidden", "deeper")
+	// What only the forged record names may even fail to resolve: the
+	// first pass, which followed it, errs; the strict one never asks.
+	m.failFor[content("deeper")] = errors.New("disk on fire")
 	for _, r := range []lineage.Resolver{m, manyMem{m}} {
+		clear(m.calls)
 		res := check(t, r, "top", lineage.Options{})
+		for c, n := range m.calls {
+			if n != 1 {
+				t.Errorf("%T: Resolve(%s) called %d times, want 1: the re-check judges what the first pass resolved", r, c, n)
+			}
+		}
 		if res.Verified {
 			t.Errorf("%T: Check(top).Verified = true, want false", r)
 		}
@@ -380,6 +389,35 @@ func TestCheckSharedAncestorsOnce(t *testing.T) {
 	}
 	if got := res.Nodes[content("L0-0")].Depth; got != 11 {
 		t.Errorf("depth of L0-0 = %d, want 11", got)
+	}
+}
+
+// failMany is a ManyResolver whose calls for many outputs all fail with
+// err; one output at a time, it is m.
+type failMany struct {
+	*memResolver
+	err error
+}
+
+func (f failMany) ResolveMany(context.Context, []cid.Cid) ([][]lineage.Block, error) {
+	return nil, f.err
+}
+
+// TestCheckManyResolverFails: a call for many outputs that fails gives
+// each of them the verdict its error means (here unreachable), or fails
+// the check with it.
+func TestCheckManyResolverFails(t *testing.T) {
+	m := newMem()
+	m.rec(t, 1, "c", "a", "b")
+	res := check(t, failMany{m, fmt.Errorf("2 providers: %w", lineage.ErrUnreachable)}, "c", lineage.Options{})
+	for _, name := range []string{"a", "b"} {
+		if got := verdictOf(res, name); got != lineage.Unreachable {
+			t.Errorf("verdict of %s = %v, want unreachable", name, got)
+		}
+	}
+	boom := errors.New("disk on fire")
+	if _, err := lineage.Check(context.Background(), content("c"), failMany{m, boom}, lineage.Options{}); !errors.Is(err, boom) {
+		t.Errorf("Check with a failing ResolveMany = %v, want %v", err, boom)
 	}
 }
 

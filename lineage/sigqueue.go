@@ -16,10 +16,12 @@ const sigChunk = 1024
 // cores a level leaves idle (waiting for its slowest share) verify. It
 // only says whether every signature verified; which one failed is left to
 // a check that does not defer them. The channel's capacity bounds the
-// signatures waiting, and so their messages in memory.
+// signatures waiting (a level's beyond those), and so their messages in
+// memory.
 type sigQueue struct {
 	chunks chan []signer.Job
 	buf    []signer.Job
+	closed bool // by wait or stop
 	failed atomic.Bool
 	wg     sync.WaitGroup
 }
@@ -29,22 +31,13 @@ func newSigQueue(workers int) *sigQueue {
 	for range workers {
 		q.wg.Go(func() {
 			for jobs := range q.chunks {
-				if !q.failed.Load() && !allVerify(jobs) {
+				if !q.failed.Load() && !signer.AllValid(jobs) {
 					q.failed.Store(true)
 				}
 			}
 		})
 	}
 	return q
-}
-
-func allVerify(jobs []signer.Job) bool {
-	for _, err := range signer.VerifyBatch(jobs) {
-		if err != nil {
-			return false
-		}
-	}
-	return true
 }
 
 // add queues jobs, handing them to the workers sigChunk at a time; it
@@ -73,7 +66,16 @@ func (q *sigQueue) wait(workers int) bool {
 	for lo := 0; lo < len(rest); lo += size {
 		q.chunks <- rest[lo:min(lo+size, len(rest))]
 	}
-	close(q.chunks)
+	q.stop()
 	q.wg.Wait()
 	return !q.failed.Load()
+}
+
+// stop closes the queue, if wait has not: the workers end once they have
+// checked what was queued. Nothing may be added after it.
+func (q *sigQueue) stop() {
+	if q != nil && !q.closed {
+		q.closed = true
+		close(q.chunks)
+	}
 }

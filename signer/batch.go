@@ -80,3 +80,32 @@ func verifyChunk(jobs []Job, errs []error) {
 		errs[i] = Verify(jobs[i].ID, jobs[i].Msg, jobs[i].Sig)
 	}
 }
+
+// AllValid reports whether every job's signature verifies, checking them
+// in batches of up to maxBatch on the calling goroutine. Unlike
+// VerifyBatch it does not look for the bad one: a failed batch ends it.
+func AllValid(jobs []Job) bool {
+	for lo := 0; lo < len(jobs); lo += maxBatch {
+		chunk := jobs[lo:min(lo+maxBatch, len(jobs))]
+		if len(chunk) < minBatch {
+			for _, j := range chunk {
+				if Verify(j.ID, j.Msg, j.Sig) != nil {
+					return false
+				}
+			}
+			continue
+		}
+		bv := voi.NewBatchVerifierWithCapacity(len(chunk))
+		for _, j := range chunk {
+			k, err := lookupKey(j.ID)
+			if err != nil || len(j.Sig) != ed25519.SignatureSize {
+				return false
+			}
+			bv.AddExpandedWithOptions(k, j.Msg, j.Sig, rules)
+		}
+		if !bv.VerifyBatchOnly(nil) {
+			return false
+		}
+	}
+	return true
+}

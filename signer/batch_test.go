@@ -153,6 +153,12 @@ func TestVerifyBatchEdgeCases(t *testing.T) {
 		if (errs[0] == nil) != (single == nil) {
 			t.Errorf("%s: VerifyBatch = %v, Verify = %v", v.name, errs[0], single)
 		}
+		if ok := AllValid(jobs); ok != (single == nil) {
+			t.Errorf("%s among 7 good: AllValid = %v, Verify = %v", v.name, ok, single)
+		}
+		if ok := AllValid(jobs[:1]); ok != (single == nil) {
+			t.Errorf("%s alone: AllValid = %v, Verify = %v", v.name, ok, single)
+		}
 		for i, err := range errs[1:] {
 			if err != nil {
 				t.Errorf("%s: good signature %d: %v", v.name, i, err)
