@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 
@@ -93,9 +94,14 @@ func HashFileContext(ctx context.Context, path string, code uint64) (cid.Cid, er
 		return cid.Undef, err
 	}
 	defer f.Close()
+	return HashOpenFile(ctx, f, code)
+}
+
+// HashOpenFile is HashFileContext for a file the caller opened.
+func HashOpenFile(ctx context.Context, f *os.File, code uint64) (cid.Cid, error) {
 	c, err := HashReader(ctxReader{ctx, f}, code)
 	if err != nil {
-		return cid.Undef, fmt.Errorf("hash %s: %w", path, err)
+		return cid.Undef, fmt.Errorf("hash %s: %w", f.Name(), err)
 	}
 	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bonsai-lineage/bonsai/internal/fsx"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node/store"
 	"github.com/ipfs/go-cid"
@@ -99,9 +100,20 @@ func (n *Node) readUIPath(ctx context.Context, t uiTarget, path string) (uiTarge
 		return t, http.StatusNotFound, fmt.Errorf("%s: no record of this path on this node", path)
 	}
 	t.out = recorded
-	now, err := lineage.HashFileContext(ctx, path, recorded.Prefix().MhType)
+	// The view hashes for any local user, with the daemon's rights: only
+	// a file reached without a symbolic link and with one name, so that a
+	// recorded path cannot be pointed at a file its asker could not read.
+	f, err := fsx.OpenUnaliased(path)
 	if err != nil {
-		// Gone or unreadable: the content recorded is all there is.
+		// Gone, unreadable or aliased: the content recorded is all the
+		// view checks, and it says why.
+		t.doc.Unhashed = err.Error()
+		return t, 0, nil
+	}
+	defer f.Close()
+	now, err := lineage.HashOpenFile(ctx, f, recorded.Prefix().MhType)
+	if err != nil {
+		t.doc.Unhashed = err.Error()
 		return t, 0, nil
 	}
 	if !now.Equals(recorded) {

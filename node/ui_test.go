@@ -134,7 +134,9 @@ func TestReadUIQuery(t *testing.T) {
 	dir := t.TempDir()
 	same := filepath.Join(dir, "same")
 	changed := filepath.Join(dir, "changed")
-	for _, p := range []string{same, changed} {
+	aliased := filepath.Join(dir, "aliased") // becomes a symlink to secret
+	linked := filepath.Join(dir, "linked")   // gets a second name
+	for _, p := range []string{same, changed, aliased, linked} {
 		if err := os.WriteFile(p, []byte("recorded\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -144,10 +146,29 @@ func TestReadUIQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	blk := testrec.Block(t, 1, "held", 1_700_000_000)
-	if _, err := st.Put([]lineage.Block{blk}, map[string]cid.Cid{same: recorded, changed: recorded}); err != nil {
+	if _, err := st.Put([]lineage.Block{blk}, map[string]cid.Cid{same: recorded, changed: recorded, aliased: recorded, linked: recorded}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(changed, []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The view hashes with the daemon's rights for any local user: a
+	// recorded path turned into a link to a file the asker cannot read
+	// must not give that file's hash away.
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("not yours\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(aliased); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, aliased); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(linked, []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(linked, filepath.Join(dir, "second name")); err != nil {
 		t.Fatal(err)
 	}
 	nowChanged, err := lineage.HashFile(changed, lineage.DefaultHash)
@@ -166,6 +187,7 @@ func TestReadUIQuery(t *testing.T) {
 		wantKind   string
 		wantOut    cid.Cid
 		wantChange bool
+		unhashed   string // why the file was not hashed again
 	}{
 		{name: "sha256 hex", q: hex.EncodeToString(sum[:]), wantKind: "sha256", wantOut: recorded},
 		{name: "sha256 upper hex", q: strings.ToUpper(hex.EncodeToString(sum[:])), wantKind: "sha256", wantOut: recorded},
@@ -173,6 +195,8 @@ func TestReadUIQuery(t *testing.T) {
 		{name: "record CID", q: blk.CID.String(), wantKind: "record", wantOut: held.Output},
 		{name: "path as recorded", q: same, wantKind: "path", wantOut: recorded},
 		{name: "path changed since", q: changed, wantKind: "path", wantOut: nowChanged, wantChange: true},
+		{name: "path now a symlink", q: aliased, wantKind: "path", wantOut: recorded, unhashed: "symbolic links"},
+		{name: "path with two names", q: linked, wantKind: "path", wantOut: recorded, unhashed: "2 hard links"},
 		{name: "path not recorded", q: filepath.Join(dir, "other"), wantCode: http.StatusNotFound},
 		{name: "record not held", q: notHeld.String(), wantCode: http.StatusNotFound},
 		{name: "CIDv0", q: "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", wantCode: http.StatusBadRequest},
@@ -195,6 +219,9 @@ func TestReadUIQuery(t *testing.T) {
 			if got.doc.Kind != tt.wantKind || !got.out.Equals(tt.wantOut) || got.doc.Changed != tt.wantChange {
 				t.Errorf("readUIQuery(%q) = kind %s, %s, changed %v; want %s, %s, %v",
 					tt.q, got.doc.Kind, got.out, got.doc.Changed, tt.wantKind, tt.wantOut, tt.wantChange)
+			}
+			if (got.doc.Unhashed == "") != (tt.unhashed == "") || !strings.Contains(got.doc.Unhashed, tt.unhashed) {
+				t.Errorf("readUIQuery(%q).Unhashed = %q, want it to say %q", tt.q, got.doc.Unhashed, tt.unhashed)
 			}
 			if tt.wantChange && got.doc.Recorded != recorded.String() {
 				t.Errorf("readUIQuery(%q).Recorded = %s, want %s", tt.q, got.doc.Recorded, recorded)

@@ -20,6 +20,10 @@ type UIAncestry struct {
 	// holds other content now (Changed): Target is what it holds now.
 	Recorded string `json:"recorded,omitempty"`
 	Changed  bool   `json:"changed"`
+	// Unhashed says why the file at Path was not hashed again (gone,
+	// unreadable, reached through a symbolic link or with several
+	// names): then Target is the content recorded.
+	Unhashed string `json:"unhashed,omitempty"`
 	Verified bool   `json:"verified"`
 	// Complete is false when the check's deadline cut it short: then
 	// Verified false is no verdict.

@@ -75,10 +75,13 @@ function render(doc) {
   result.dataset.verified = String(doc.verified);
 
   const changed = document.getElementById('changed');
-  changed.hidden = !doc.changed;
+  changed.hidden = !doc.changed && !doc.unhashed;
   if (doc.changed) {
     changed.textContent = 'Changed since recorded: ' + doc.path + ' now holds ' + doc.target +
       ', not the content recorded, ' + doc.recorded + '. Below is the ancestry of what it holds now.';
+  } else if (doc.unhashed) {
+    changed.textContent = 'Not compared with the file as it is now (' + doc.unhashed +
+      '): below is the ancestry of the content recorded at this path.';
   }
 
   const summary = document.getElementById('summary');
