@@ -49,7 +49,8 @@ func exportCommand() *cli.Command {
 			"activities (both bonsai:CID), executors are agents (peer:PEERID); used, wasGeneratedBy\n" +
 			"and wasAssociatedWith relate them.\n\n" +
 			"--intoto and --prov take only records that verify here (signature, revocations, a\n" +
-			"complete capture); the others are counted as skipped.\n" +
+			"complete capture), and --intoto only those whose inputs' whole ancestries verify too\n" +
+			"(this node signs for them); the others are counted as skipped.\n" +
 			"--json: --car {car, output, roots, records, revocations}; --intoto {intoto, output,\n" +
 			"records, peer, skipped}; --prov {prov, output, records, entities, activities, agents,\n" +
 			"skipped}.",
@@ -213,26 +214,27 @@ func (x export) car() error {
 }
 
 // verified checks the held ancestry and returns the records that verify
-// (all of them, or the target's newest) and how many were left out.
-func (x export) verified(all bool) ([]lineage.RecordCheck, int, error) {
+// (all of them, or the target's newest) and how many were left out; with
+// ancestry, a record verifies only when its inputs' ancestries do too.
+func (x export) verified(all, ancestry bool) ([]lineage.RecordCheck, int, error) {
 	res, err := checkHeld(x.c.Context, x.out, x.blocks, x.revs)
 	if err != nil {
 		return nil, 0, err
 	}
 	if all {
-		ok, skipped := verifiedRecords(res)
+		ok, skipped := verifiedRecords(res, ancestry)
 		if len(ok) == 0 {
 			return nil, 0, fmt.Errorf("%s: no record of the ancestry of %s verifies here ('bonsai verify' says why)", x.c.Args().First(), x.out)
 		}
 		return ok, skipped, nil
 	}
-	rc, ok := newestVerified(res, x.out)
+	rc, ok := newestVerified(res, x.out, ancestry)
 	if !ok {
 		return nil, 0, fmt.Errorf("%s: no record of %s verifies here ('bonsai verify' says why)", x.c.Args().First(), x.out)
 	}
 	skipped := 0
 	for _, r := range res.Nodes[x.out].Records {
-		if r.Verdict != lineage.Verified {
+		if !passes(res, r, ancestry) {
 			skipped++
 		}
 	}
@@ -240,7 +242,8 @@ func (x export) verified(all bool) ([]lineage.RecordCheck, int, error) {
 }
 
 func (x export) intoto(key dsseKey) error {
-	records, skipped, err := x.verified(x.c.Bool("all"))
+	// This node signs for a record only when its whole ancestry verifies.
+	records, skipped, err := x.verified(x.c.Bool("all"), true)
 	if err != nil {
 		return err
 	}
@@ -298,7 +301,7 @@ func (x export) intoto(key dsseKey) error {
 }
 
 func (x export) prov() error {
-	records, skipped, err := x.verified(true)
+	records, skipped, err := x.verified(true, false)
 	if err != nil {
 		return err
 	}

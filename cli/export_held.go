@@ -47,13 +47,29 @@ func checkHeld(ctx context.Context, out cid.Cid, blocks, revs []lineage.Block) (
 	return lineage.Check(ctx, out, res, opts)
 }
 
-// verifiedRecords lists the records of res whose own verdict is Verified
-// (signature good, not revoked, capture complete), node by node in the
-// result's order, and counts those left out.
-func verifiedRecords(res *lineage.Result) (ok []lineage.RecordCheck, skipped int) {
+// passes reports whether rc is a record of res that verifies on its own
+// (signature good, not revoked, capture complete) and, with ancestry,
+// whose inputs' ancestries verify too: what this node can sign for.
+func passes(res *lineage.Result, rc lineage.RecordCheck, ancestry bool) bool {
+	if rc.Verdict != lineage.Verified || rc.Record == nil {
+		return false
+	}
+	if ancestry {
+		for _, in := range rc.Record.Inputs {
+			if n := res.Nodes[in]; n == nil || !n.OK {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// verifiedRecords lists the records of res that pass (see passes), node
+// by node in the result's order, and counts those left out.
+func verifiedRecords(res *lineage.Result, ancestry bool) (ok []lineage.RecordCheck, skipped int) {
 	for _, c := range res.Order {
 		for _, rc := range res.Nodes[c].Records {
-			if rc.Verdict == lineage.Verified && rc.Record != nil {
+			if passes(res, rc, ancestry) {
 				ok = append(ok, rc)
 			} else {
 				skipped++
@@ -63,17 +79,17 @@ func verifiedRecords(res *lineage.Result) (ok []lineage.RecordCheck, skipped int
 	return ok, skipped
 }
 
-// newestVerified is the newest record of out whose own verdict is
-// Verified (ties broken by CID, so the choice is stable); ok=false when
-// there is none.
-func newestVerified(res *lineage.Result, out cid.Cid) (lineage.RecordCheck, bool) {
+// newestVerified is the newest record of out that passes (see passes;
+// ties broken by CID, so the choice is stable); ok=false when there is
+// none.
+func newestVerified(res *lineage.Result, out cid.Cid, ancestry bool) (lineage.RecordCheck, bool) {
 	n := res.Nodes[out]
 	if n == nil {
 		return lineage.RecordCheck{}, false
 	}
 	var best []lineage.RecordCheck
 	for _, rc := range n.Records {
-		if rc.Verdict == lineage.Verified && rc.Record != nil {
+		if passes(res, rc, ancestry) {
 			best = append(best, rc)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -537,13 +538,31 @@ func TestExportSkipsRevoked(t *testing.T) {
 		Agents     int    `json:"agents"`
 		Skipped    int    `json:"skipped"`
 	}
+	// This node signs for no record whose ancestry fails: raw's is
+	// revoked, mid's and fin's stand on raw.
 	r := bonsai(t, dir, home, "export", "--json", "--intoto", filepath.Join(out, "all.jsonl"), "--all", "fin")
-	s := decodeJSON[intotoSummary](t, r)
-	if len(s.Records) != 2 || s.Skipped != 1 {
-		t.Errorf("export --intoto --all with raw revoked = %d records, %d skipped; want 2 and 1", len(s.Records), s.Skipped)
+	wantOneLineError(t, r, false, "verifies")
+	if _, err := os.Stat(filepath.Join(out, "all.jsonl")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("refused export left %s (%v)", filepath.Join(out, "all.jsonl"), err)
 	}
-	if envs := readEnvelopes(t, []byte(mustRead(t, filepath.Join(out, "all.jsonl")))); len(envs) != 2 {
-		t.Errorf("bundle with raw revoked = %d envelopes, want 2", len(envs))
+	wantOneLineError(t, bonsai(t, dir, home, "export", "--intoto", filepath.Join(out, "fin.jsonl"), "fin"), false, "verifies")
+	// d made from b (made from a) and c, c's record revoked: a's and b's
+	// statements only; d's record and c's are left out.
+	home2, _ := initHome(t)
+	dir2 := t.TempDir()
+	writeFile(t, dir2, "a", "a\n", time.Time{})
+	writeFile(t, dir2, "c", "c\n", time.Time{})
+	record(t, dir2, home2, "--out", "a")
+	record(t, dir2, home2, "--out", "c")
+	record(t, dir2, home2, "--in", "a", "--out", "b", "--", "sh", "-c", "cat a a > b")
+	record(t, dir2, home2, "--in", "b", "c", "--out", "d", "--", "sh", "-c", "cat b c > d")
+	wantCode(t, bonsai(t, dir2, home2, "revoke", "--reason", "bad source", "c"), 0)
+	s := decodeJSON[intotoSummary](t, bonsai(t, dir2, home2, "export", "--json", "--intoto", filepath.Join(out, "d.jsonl"), "--all", "d"))
+	if len(s.Records) != 2 || s.Skipped != 2 {
+		t.Errorf("export --intoto --all with c revoked = %d records, %d skipped; want 2 (b's, a's) and 2", len(s.Records), s.Skipped)
+	}
+	if envs := readEnvelopes(t, []byte(mustRead(t, filepath.Join(out, "d.jsonl")))); len(envs) != 2 {
+		t.Errorf("bundle with c revoked = %d envelopes, want 2", len(envs))
 	}
 	p := decodeJSON[provSummary](t, bonsai(t, dir, home, "export", "--json", "--prov", filepath.Join(out, "a.prov.json"), "fin"))
 	if p.Activities != 2 || p.Entities != 3 || p.Agents != 1 || p.Skipped != 1 {
