@@ -75,8 +75,8 @@ func ListenUI(ctx context.Context, addr string, public bool) (net.Listener, erro
 }
 
 // ServeUI serves the web view of the node on l until ctx ends, and closes
-// l. public turns off the check of the Host header (which admits only the
-// loopback names of l's port).
+// l. public turns off the checks of loopbackHostOnly (a loopback Host
+// header, no cross-site request).
 func (n *Node) ServeUI(ctx context.Context, l net.Listener, public bool) error {
 	srv := &http.Server{
 		Handler:           n.UIHandler(public),
@@ -174,6 +174,12 @@ func securityHeaders(h http.Handler) http.Handler {
 // to 127.0.0.1 cannot read the web view.
 func loopbackHostOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A page elsewhere may still make the browser send a request
+		// (an image, a form): it can read nothing, but would start checks.
+		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+			http.Error(w, "web view: requests from other sites are refused", http.StatusForbidden)
+			return
+		}
 		host := r.Host
 		if hh, _, err := net.SplitHostPort(host); err == nil {
 			host = hh

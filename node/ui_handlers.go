@@ -24,6 +24,11 @@ const (
 	MaxUINodes = 400
 	// MaxUIList is the most outbox entries and pins listed.
 	MaxUIList = 200
+	// MaxUIRecords and MaxUIInputs bound what is sent of each node: its
+	// records, and each record's inputs (the rest counted), so the answer
+	// stays small whatever a peer published.
+	MaxUIRecords = 20
+	MaxUIInputs  = 64
 	// uiCheckTimeout bounds one ancestry's check.
 	uiCheckTimeout = 30 * time.Second
 	// uiMaxRecords bounds the records one check examines.
@@ -81,7 +86,7 @@ func (n *Node) readUIQuery(ctx context.Context, q string) (uiTarget, int, error)
 			}
 			r, err := lineage.DecodeBlock(c, data)
 			if err != nil {
-				return t, http.StatusInternalServerError, fmt.Errorf("stored record %s: %w", c, err)
+				return t, http.StatusBadRequest, fmt.Errorf("%s: not a record this node holds (%w)", c, err)
 			}
 			t.doc.Kind, t.doc.Record, t.out = "record", c.String(), r.Output
 		}
@@ -189,6 +194,7 @@ func (n *Node) uiAncestry(doc UIAncestry, res *lineage.Result) (UIAncestry, erro
 	for _, c := range order {
 		nd := res.Nodes[c]
 		u := ViewNode(nd, "")
+		u.bound(MaxUIRecords, MaxUIInputs)
 		u.Inputs = []string{}
 		if c.Equals(res.Root) && doc.Path != "" {
 			u.Path = doc.Path

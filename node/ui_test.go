@@ -62,9 +62,13 @@ func TestUIHandlerReadOnly(t *testing.T) {
 	tests := []struct {
 		name, method, target, host string
 		public                     bool
+		fetchSite                  string // Sec-Fetch-Site, as a browser sends it
 		want                       int
 		wantType                   string
 	}{
+		{name: "cross-site request", method: http.MethodGet, target: uiAncestry + "?q=x", fetchSite: "cross-site", want: http.StatusForbidden},
+		{name: "same-origin request", method: http.MethodGet, target: "/", fetchSite: "same-origin", want: http.StatusOK},
+		{name: "typed address", method: http.MethodGet, target: "/", fetchSite: "none", want: http.StatusOK},
 		{name: "page", method: http.MethodGet, target: "/", want: http.StatusOK, wantType: "text/html"},
 		{name: "script", method: http.MethodGet, target: "/ui.js", want: http.StatusOK, wantType: "text/javascript"},
 		{name: "style", method: http.MethodGet, target: "/ui.css", want: http.StatusOK, wantType: "text/css"},
@@ -87,6 +91,9 @@ func TestUIHandlerReadOnly(t *testing.T) {
 			req.Host = "127.0.0.1:8737"
 			if tt.host != "" {
 				req.Host = tt.host
+			}
+			if tt.fetchSite != "" {
+				req.Header.Set("Sec-Fetch-Site", tt.fetchSite)
 			}
 			rec := httptest.NewRecorder()
 			n.UIHandler(tt.public).ServeHTTP(rec, req)
@@ -310,6 +317,24 @@ func TestAtMost(t *testing.T) {
 	for range n {
 		if code := <-done; code != http.StatusOK {
 			t.Errorf("a request let in: %d, want 200", code)
+		}
+	}
+}
+
+// TestNodeViewBound: the web view sends at most MaxUIRecords records of a
+// node and MaxUIInputs inputs of each, and says how many it left out.
+func TestNodeViewBound(t *testing.T) {
+	v := NodeView{Records: make([]RecordView, MaxUIRecords+5)}
+	for i := range v.Records {
+		v.Records[i].Inputs = make([]string, MaxUIInputs+i)
+	}
+	v.bound(MaxUIRecords, MaxUIInputs)
+	if len(v.Records) != MaxUIRecords || v.MoreRecords != 5 {
+		t.Errorf("bounded: %d records, %d more; want %d, 5", len(v.Records), v.MoreRecords, MaxUIRecords)
+	}
+	for i, r := range v.Records {
+		if len(r.Inputs) != MaxUIInputs || r.MoreInputs != i {
+			t.Errorf("record %d: %d inputs, %d more; want %d, %d", i, len(r.Inputs), r.MoreInputs, MaxUIInputs, i)
 		}
 	}
 }

@@ -25,6 +25,8 @@ type RecordView struct {
 	Time       string   `json:"time,omitempty"`
 	Incomplete bool     `json:"incomplete,omitempty"`
 	Inputs     []string `json:"inputs"`
+	// MoreInputs counts inputs left out of a bounded view (the web view's).
+	MoreInputs int `json:"more_inputs,omitempty"`
 }
 
 // NodeView is one content of a checked ancestry: its verdict and the
@@ -38,6 +40,24 @@ type NodeView struct {
 	OK      bool         `json:"ok"`
 	Inputs  []string     `json:"inputs"`
 	Records []RecordView `json:"records"`
+	// MoreRecords counts records left out of a bounded view.
+	MoreRecords int `json:"more_records,omitempty"`
+}
+
+// bound cuts v to at most maxRecords records of at most maxInputs inputs
+// each, counting what it leaves out.
+func (v *NodeView) bound(maxRecords, maxInputs int) {
+	if len(v.Records) > maxRecords {
+		v.MoreRecords = len(v.Records) - maxRecords
+		v.Records = v.Records[:maxRecords]
+	}
+	for i := range v.Records {
+		r := &v.Records[i]
+		if len(r.Inputs) > maxInputs {
+			r.MoreInputs = len(r.Inputs) - maxInputs
+			r.Inputs = r.Inputs[:maxInputs]
+		}
+	}
 }
 
 // ViewRecord is record r (nil: only its CID c is known) as JSON.

@@ -253,10 +253,12 @@ function showNode(n, box) {
     addField(rdl, 'time', r.time);
     addField(rdl, 'incomplete', r.incomplete ? 'yes: the capture missed something' : '');
     addField(rdl, 'inputs', r.inputs);
+    if (r.more_inputs) addField(rdl, 'more inputs', r.more_inputs + ' not shown');
     addField(rdl, 'from', r.from);
     div.appendChild(rdl);
     recs.appendChild(div);
   }
+  if (n.more_records) recs.appendChild(el('p', n.more_records + ' more records not shown (bonsai verify --json lists them all).', 'note'));
 }
 
 function cell(tr, text) { tr.appendChild(el('td', text)); }
