@@ -11,8 +11,10 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -614,5 +616,32 @@ func TestExportInTotoDigests(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExportUmask: an exported file gets the mode the user's umask gives
+// a new file (here 077: 0600), not a fixed one.
+func TestExportUmask(t *testing.T) {
+	t.Parallel()
+	home, _ := initHome(t)
+	dir := pipeline(t, home)
+	for _, umask := range []string{"077", "022"} {
+		out := filepath.Join(t.TempDir(), "a.car")
+		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+		cmd := exec.CommandContext(ctx, "sh", "-c", "umask "+umask+" && exec \"$0\" \"$@\"", bonsaiBin, "--home", home, "export", "--car", out, "fin")
+		cmd.Dir, cmd.Env = dir, childEnv()
+		b, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("umask %s: export: %v\n%s", umask, err, b)
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := strconv.ParseUint(umask, 8, 32)
+		if want := os.FileMode(0o666 &^ m); st.Mode().Perm() != want {
+			t.Errorf("umask %s: exported file mode %v, want %v", umask, st.Mode().Perm(), want)
+		}
 	}
 }

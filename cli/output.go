@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/bonsai-lineage/bonsai/node/store"
 )
@@ -91,7 +93,7 @@ func writeOutput(path string, force bool, write func(io.Writer) error) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+	if err := os.Chmod(tmp.Name(), 0o666&^umask()); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if force {
@@ -106,4 +108,21 @@ func writeOutput(path string, force bool, write func(io.Writer) error) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return store.SyncDir(filepath.Dir(path))
+}
+
+// umask is the process's file mode creation mask, read from
+// /proc/self/status (setting it to learn it would race with other
+// goroutines creating files); 022 when it cannot be read.
+func umask() os.FileMode {
+	b, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return os.FileMode(m) & os.ModePerm
+				}
+			}
+		}
+	}
+	return 0o022
 }
