@@ -201,11 +201,7 @@ func runPolicyTest(c *cli.Context) error {
 		defer st.Close()
 		ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 		defer cancel()
-		revs, err := st.AllRevocations()
-		if err != nil {
-			return err
-		}
-		idx, err := store.IndexRevocations(revs)
+		idx, err := store.RevocationsOf(st)
 		if err != nil {
 			return err
 		}

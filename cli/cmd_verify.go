@@ -84,11 +84,7 @@ func runVerify(c *cli.Context) error {
 		return err
 	}
 	defer st.Close()
-	revs, err := st.AllRevocations()
-	if err != nil {
-		return err
-	}
-	idx, err := store.IndexRevocations(revs)
+	idx, err := store.RevocationsOf(st)
 	if err != nil {
 		return err
 	}

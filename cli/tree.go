@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bonsai-lineage/bonsai/internal/ancestry"
 	"github.com/bonsai-lineage/bonsai/lineage"
 	"github.com/bonsai-lineage/bonsai/node"
 	"github.com/ipfs/go-cid"
@@ -17,7 +18,8 @@ import (
 // treeDepth is how many levels of the ancestry the text tree indents; a
 // deeper subtree is summed up in one line (its failures still named), so
 // the text grows with the ancestry's size, never with its depth squared.
-const treeDepth = 32
+// It is the graphs' depth, so verify draws as many levels in every format.
+const treeDepth = ancestry.Depth
 
 // printTree writes the ancestry as an indented tree. A shared ancestor is
 // printed in full once; later mentions point back to it. Below treeDepth
@@ -197,21 +199,14 @@ func summary(res *lineage.Result, paths map[cid.Cid]string, requireFull bool) st
 	return fmt.Sprintf("NOT VERIFIED: %s: %s — %s%s; %s", where, f.Verdict, f.Reason, more, detail)
 }
 
+// verifyJSON is verify --json's document; writeVerifyJSON streams its
+// nodes after it.
 type verifyJSON struct {
-	Target   string `json:"target"`
-	Verified bool   `json:"verified"`
-	// Complete is false when a deadline or a signal cut the check short:
-	// then "verified": false is no verdict.
-	Complete  bool           `json:"complete"`
-	Counts    map[string]int `json:"counts"`
-	Records   int            `json:"records"`
-	Executors map[string]int `json:"executors"`
-	ElapsedMS float64        `json:"elapsed_ms"`
+	node.ResultView
+	ElapsedMS float64 `json:"elapsed_ms"`
 	// Swarm is the daemon's fetch work for this verification (only when
 	// a daemon ran it).
 	Swarm *node.FetchStats `json:"swarm,omitempty"`
-	// Nodes are written one at a time by writeVerifyJSON, last.
-	Nodes []node.NodeView `json:"-"`
 }
 
 func cidStrings(cs []cid.Cid) []string {
@@ -225,21 +220,7 @@ func cidStrings(cs []cid.Cid) []string {
 // resultJSON is the verification's document but for its nodes, which
 // writeVerifyJSON streams.
 func resultJSON(res *lineage.Result) verifyJSON {
-	out := verifyJSON{
-		Target:    res.Root.String(),
-		Verified:  res.Verified,
-		Counts:    map[string]int{},
-		Records:   res.Records,
-		Executors: map[string]int{},
-		ElapsedMS: float64(res.Elapsed.Microseconds()) / 1000,
-	}
-	for v, k := range res.Counts {
-		out.Counts[v.String()] = k
-	}
-	for p, k := range res.Executors {
-		out.Executors[p.String()] = k
-	}
-	return out
+	return verifyJSON{ResultView: node.ViewResult(res), ElapsedMS: float64(res.Elapsed.Microseconds()) / 1000}
 }
 
 func nodeToJSON(n *lineage.Node, path string) node.NodeView {

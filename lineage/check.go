@@ -131,7 +131,7 @@ func Check(ctx context.Context, target cid.Cid, res Resolver, opts Options) (*Re
 		return nil, fmt.Errorf("check target: %w", err)
 	}
 	start := time.Now()
-	mres, _ := remember(res)
+	mres := remember(res)
 	c := newChecker(mres, opts, true)
 	defer c.sigs.stop() // after a panic too: the queue's goroutines end
 	err := c.fetch(ctx, target)

@@ -22,12 +22,12 @@ type memo struct {
 type memoMany struct{ *memo }
 
 // remember wraps res; the result is a ManyResolver when res is.
-func remember(res Resolver) (Resolver, *memo) {
+func remember(res Resolver) Resolver {
 	m := &memo{res: res, got: map[cid.Cid][]Block{}}
 	if _, ok := res.(ManyResolver); ok {
-		return memoMany{m}, m
+		return memoMany{m}
 	}
-	return m, m
+	return m
 }
 
 func (m *memo) Resolve(ctx context.Context, out cid.Cid) ([]Block, error) {

@@ -144,12 +144,7 @@ func (n *Node) serveUIAncestry(w http.ResponseWriter, r *http.Request) {
 		apiError(w, code, err)
 		return
 	}
-	revs, err := n.Store.AllRevocations()
-	if err != nil {
-		apiError(w, http.StatusInternalServerError, err)
-		return
-	}
-	idx, err := store.IndexRevocations(revs)
+	idx, err := store.RevocationsOf(n.Store)
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, err)
 		return
@@ -172,15 +167,7 @@ func (n *Node) serveUIAncestry(w http.ResponseWriter, r *http.Request) {
 // MaxUINodes nodes breadth first, each with a local path when one is
 // known, and edges only between the nodes sent.
 func (n *Node) uiAncestry(doc UIAncestry, res *lineage.Result) (UIAncestry, error) {
-	doc.Target = res.Root.String()
-	doc.Verified, doc.Records = res.Verified, res.Records
-	doc.Counts, doc.Executors = map[string]int{}, map[string]int{}
-	for v, k := range res.Counts {
-		doc.Counts[v.String()] = k
-	}
-	for p, k := range res.Executors {
-		doc.Executors[p.String()] = k
-	}
+	doc.ResultView = ViewResult(res)
 	order := res.Order
 	if len(order) > MaxUINodes {
 		doc.Cut = len(order) - MaxUINodes

@@ -10,8 +10,6 @@ type UIAncestry struct {
 	Query string `json:"query"`
 	// Kind is how the query was read: path, cid, record or sha256.
 	Kind string `json:"kind"`
-	// Target is the content CID whose ancestry was checked.
-	Target string `json:"target"`
 	// Path is the file asked for (kind path).
 	Path string `json:"path,omitempty"`
 	// Record is the record asked for (kind record): Target is its output.
@@ -24,13 +22,9 @@ type UIAncestry struct {
 	// unreadable, reached through a symbolic link or with several
 	// names): then Target is the content recorded.
 	Unhashed string `json:"unhashed,omitempty"`
-	Verified bool   `json:"verified"`
-	// Complete is false when the check's deadline cut it short: then
-	// Verified false is no verdict.
-	Complete  bool           `json:"complete"`
-	Counts    map[string]int `json:"counts"`
-	Records   int            `json:"records"`
-	Executors map[string]int `json:"executors"`
+	// ResultView's Target is the content CID whose ancestry was checked;
+	// Complete is false when the check's deadline cut it short.
+	ResultView
 	// Nodes are NodeViews whose inputs list only nodes in the answer.
 	Nodes []NodeView `json:"nodes"`
 	// Cut counts the nodes of the ancestry left out past MaxUINodes

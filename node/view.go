@@ -97,3 +97,31 @@ func ViewNode(n *lineage.Node, path string) NodeView {
 	}
 	return v
 }
+
+// ResultView is the verdict on a checked ancestry: its target, whether it
+// verified, the nodes per verdict, the records, the records per executor.
+type ResultView struct {
+	Target   string `json:"target"`
+	Verified bool   `json:"verified"`
+	// Complete is false when a deadline or a signal cut the check short:
+	// then "verified": false is no verdict. The caller knows and sets it.
+	Complete  bool           `json:"complete"`
+	Counts    map[string]int `json:"counts"`
+	Records   int            `json:"records"`
+	Executors map[string]int `json:"executors"`
+}
+
+// ViewResult is res's verdict as JSON (Complete left to the caller).
+func ViewResult(res *lineage.Result) ResultView {
+	v := ResultView{
+		Target: res.Root.String(), Verified: res.Verified, Records: res.Records,
+		Counts: map[string]int{}, Executors: map[string]int{},
+	}
+	for verdict, k := range res.Counts {
+		v.Counts[verdict.String()] = k
+	}
+	for p, k := range res.Executors {
+		v.Executors[p.String()] = k
+	}
+	return v
+}

@@ -9,7 +9,6 @@ import (
 	"gonum.org/v1/gonum/graph"
 	"gonum.org/v1/gonum/graph/encoding"
 	"gonum.org/v1/gonum/graph/encoding/dot"
-	"gonum.org/v1/gonum/graph/simple"
 )
 
 // WriteDOT draws g in Graphviz's DOT language, encoded by gonum: contents
@@ -36,7 +35,7 @@ func WriteDOT(w io.Writer, g *Graph) error {
 		out.add(g.Cut.ID, "note", cutStyle(g.Cut), cutLabel(g.Cut), "")
 	}
 	for _, e := range g.Edges {
-		out.SetEdge(simple.Edge{F: out.byName[e.From], T: out.byName[e.To]})
+		out.setEdge(out.byName[e.From], out.byName[e.To])
 	}
 
 	legend := newDOTGraph("cluster_legend")
@@ -81,7 +80,7 @@ func dotString(s string) string { return strconv.Quote(s) }
 // dotGraph is a directed graph with DOT names and attributes, for gonum's
 // encoder.
 type dotGraph struct {
-	*simple.DirectedGraph
+	digraph
 	name                             string
 	graphAttrs, nodeAttrs, edgeAttrs encoding.Attributes
 	sub                              []dot.Graph
@@ -89,7 +88,7 @@ type dotGraph struct {
 }
 
 func newDOTGraph(name string) *dotGraph {
-	return &dotGraph{DirectedGraph: simple.NewDirectedGraph(), name: name, byName: map[string]graph.Node{}}
+	return &dotGraph{digraph: newDigraph(), name: name, byName: map[string]graph.Node{}}
 }
 
 // add adds the node called name, drawn as shape in style, labelled by the
@@ -100,7 +99,7 @@ func (g *dotGraph) add(name, shape, style string, label []string, tooltip string
 	if s.Dashed {
 		fill = "filled,dashed"
 	}
-	n := dotNode{id: int64(g.Nodes().Len()), name: name, attrs: []encoding.Attribute{
+	n := dotNode{id: int64(len(g.nodes)), name: name, attrs: []encoding.Attribute{
 		{Key: "label", Value: dotString(strings.Join(label, "\n"))},
 		{Key: "shape", Value: shape},
 		{Key: "style", Value: dotString(fill)},
@@ -112,7 +111,7 @@ func (g *dotGraph) add(name, shape, style string, label []string, tooltip string
 		n.attrs = append(n.attrs, encoding.Attribute{Key: "tooltip", Value: dotString(tooltip)})
 	}
 	g.byName[name] = n
-	g.AddNode(n)
+	g.addNode(n)
 }
 
 // DOTID names the graph (or subgraph).

@@ -62,6 +62,18 @@ func (s *Store) AllRevocations() ([]lineage.Block, error) {
 // lineage.Options.Revocations.
 type RevocationIndex map[cid.Cid][]*lineage.Revocation
 
+// RevocationsOf is the index of the revocations src holds (the store, or
+// a daemon's API): what a check takes to count them.
+func RevocationsOf(src interface {
+	AllRevocations() ([]lineage.Block, error)
+}) (RevocationIndex, error) {
+	bs, err := src.AllRevocations()
+	if err != nil {
+		return nil, err
+	}
+	return IndexRevocations(bs)
+}
+
 // IndexRevocations opens revocation blocks (each must verify) into an
 // index.
 func IndexRevocations(bs []lineage.Block) (RevocationIndex, error) {
