@@ -154,6 +154,13 @@ func Check(ctx context.Context, target cid.Cid, res Resolver, opts Options) (*Re
 		}
 		c.evaluate(target)
 	}
+	r := c.finish(target)
+	r.Elapsed = time.Since(start)
+	return r, nil
+}
+
+// finish gives the checked ancestry of target its verdict and counts.
+func (c *checker) finish(target cid.Cid) *Result {
 	r := c.result
 	r.Root = target
 	root := r.Nodes[target]
@@ -161,8 +168,7 @@ func Check(ctx context.Context, target cid.Cid, res Resolver, opts Options) (*Re
 	for _, n := range r.Nodes {
 		r.Counts[n.Verdict]++
 	}
-	r.Elapsed = time.Since(start)
-	return r, nil
+	return r
 }
 
 type checker struct {
